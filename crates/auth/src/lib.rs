@@ -1,0 +1,3 @@
+//! Token verification for Ferry.
+//!
+//! Placeholder: the verifier is being written.

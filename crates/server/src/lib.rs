@@ -1,0 +1,1 @@
+//! Ferry's HTTP and WebSocket edge.

@@ -1,0 +1,191 @@
+//! The [`Store`] trait and its transaction views.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::StoreError;
+
+/// A half-open key range `[start, end)`; `end: None` means unbounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Inclusive lower bound.
+    pub start: Vec<u8>,
+    /// Exclusive upper bound, or unbounded.
+    pub end: Option<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> Self {
+        Self {
+            start: prefix.to_vec(),
+            end: crate::key::prefix_end(prefix),
+        }
+    }
+
+    /// `[start, end)`.
+    pub fn between(start: Vec<u8>, end: Vec<u8>) -> Self {
+        Self {
+            start,
+            end: Some(end),
+        }
+    }
+
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        key >= self.start.as_slice() && self.end.as_deref().is_none_or(|end| key < end)
+    }
+}
+
+/// A consistent view of the store.
+pub trait ReadTxn {
+    /// The value stored at `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits the pairs in `range` in key order (descending when `reverse`)
+    /// until `visit` breaks.
+    fn scan(
+        &self,
+        range: &KeyRange,
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A write transaction; reads see its own writes.
+pub trait WriteTxn: ReadTxn {
+    /// Stores `value` at `key`.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`.
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
+    /// Appends `payload` to the change feed as this transaction's record
+    /// (a second call replaces the first). The record gets the next
+    /// sequence number when the transaction commits.
+    fn set_change(&mut self, payload: Vec<u8>);
+}
+
+/// What a write closure decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Make the writes durable.
+    Commit,
+    /// Discard every write of this transaction.
+    Rollback,
+}
+
+/// One record of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Position in the feed; strictly increasing with commit order.
+    pub seq: u64,
+    /// What the writer put in it.
+    pub payload: Vec<u8>,
+}
+
+/// A boxed read closure.
+pub type ReadFn = Box<dyn FnOnce(&dyn ReadTxn) -> Result<(), StoreError> + Send>;
+/// A boxed write closure. It may run more than once on backends that retry
+/// conflicting transactions, so it must not have effects outside `txn`
+/// other than recording its result.
+pub type WriteFn = Box<dyn FnMut(&mut dyn WriteTxn) -> Result<WriteOutcome, StoreError> + Send>;
+
+/// An ordered, transactional, durable key-value store with a change feed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs (`memory`, `sqlite`).
+    fn backend_name(&self) -> &'static str;
+
+    /// Runs `f` against a consistent snapshot, off the async threads.
+    async fn read_boxed(&self, f: ReadFn) -> Result<(), StoreError>;
+
+    /// Runs `f` in a serialisable transaction. Returns after the outcome is
+    /// durable (commit) or discarded (rollback), with the change-feed
+    /// sequence number assigned to it, if it committed a change record.
+    async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError>;
+
+    /// Up to `limit` change records with `seq > after`, in order.
+    async fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError>;
+
+    /// Removes change records with `seq < before`.
+    async fn prune_changes(&self, before: u64) -> Result<(), StoreError>;
+
+    /// The sequence number of the latest committed change record; changes
+    /// whenever a new record commits.
+    fn watch(&self) -> watch::Receiver<u64>;
+
+    /// Finishes pending writes and closes; later calls fail with
+    /// [`StoreError::Closed`].
+    async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// Typed helpers over the boxed closures of [`Store`].
+#[async_trait]
+pub trait StoreExt {
+    /// Runs `f` against a consistent snapshot and returns its result.
+    async fn read<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&dyn ReadTxn) -> Result<R, E> + Send + 'static;
+
+    /// Runs `f` in a write transaction: commits when it returns `Ok`, rolls
+    /// back when it returns `Err`. Returns `f`'s result and the change
+    /// sequence number (if a change record committed).
+    async fn write<R, E, F>(&self, f: F) -> Result<(R, Option<u64>), E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnMut(&mut dyn WriteTxn) -> Result<R, E> + Send + 'static;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> StoreExt for S {
+    async fn read<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&dyn ReadTxn) -> Result<R, E> + Send + 'static,
+    {
+        let slot: Arc<Mutex<Option<Result<R, E>>>> = Arc::new(Mutex::new(None));
+        let out = slot.clone();
+        self.read_boxed(Box::new(move |txn| {
+            *out.lock() = Some(f(txn));
+            Ok(())
+        }))
+        .await?;
+        let result = slot.lock().take();
+        result.unwrap_or(Err(StoreError::Closed.into()))
+    }
+
+    async fn write<R, E, F>(&self, mut f: F) -> Result<(R, Option<u64>), E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnMut(&mut dyn WriteTxn) -> Result<R, E> + Send + 'static,
+    {
+        let slot: Arc<Mutex<Option<Result<R, E>>>> = Arc::new(Mutex::new(None));
+        let out = slot.clone();
+        let seq = self
+            .write_boxed(Box::new(move |txn| {
+                let result = f(txn);
+                let outcome = if result.is_ok() {
+                    WriteOutcome::Commit
+                } else {
+                    WriteOutcome::Rollback
+                };
+                *out.lock() = Some(result);
+                Ok(outcome)
+            }))
+            .await?;
+        let result = slot.lock().take();
+        match result {
+            Some(Ok(r)) => Ok((r, seq)),
+            Some(Err(e)) => Err(e),
+            None => Err(StoreError::Closed.into()),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The in-memory backend passes the store conformance suite.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ferry_store::conformance::OpenFuture;
+use ferry_store::{MemoryStore, Store};
+
+fn open(_dir: &Path) -> OpenFuture {
+    Box::pin(async { Arc::new(MemoryStore::new()) as Arc<dyn Store> })
+}
+
+ferry_store::store_conformance_tests!(volatile, open);
