@@ -1,14 +1,15 @@
 //! The in-memory backend, for tests and `--storage memory`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::{Bound, ControlFlow};
+use std::ops::Bound;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::{
-    Change, KeyRange, ReadFn, ReadTxn, Store, StoreError, WriteFn, WriteOutcome, WriteTxn,
+    Change, KeyRange, ReadFn, ReadTxn, ScanVisitor, Store, StoreError, WriteFn, WriteOutcome,
+    WriteTxn,
 };
 
 /// A store that keeps everything in memory and loses it on exit.
@@ -61,7 +62,7 @@ fn scan_map(
     map: &BTreeMap<Vec<u8>, Vec<u8>>,
     range: &KeyRange,
     reverse: bool,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    visit: &mut ScanVisitor<'_>,
 ) {
     if range
         .end
@@ -97,7 +98,7 @@ impl ReadTxn for Snapshot<'_> {
         &self,
         range: &KeyRange,
         reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut ScanVisitor<'_>,
     ) -> Result<(), StoreError> {
         scan_map(self.0, range, reverse, visit);
         Ok(())
@@ -123,7 +124,7 @@ impl ReadTxn for Overlay<'_> {
         &self,
         range: &KeyRange,
         reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut ScanVisitor<'_>,
     ) -> Result<(), StoreError> {
         let mut merged: BTreeMap<&[u8], &[u8]> = BTreeMap::new();
         if range

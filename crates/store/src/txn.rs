@@ -41,6 +41,9 @@ impl KeyRange {
     }
 }
 
+/// What a scan calls for every pair; break to stop.
+pub type ScanVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 /// A consistent view of the store.
 pub trait ReadTxn {
     /// The value stored at `key`.
@@ -52,7 +55,7 @@ pub trait ReadTxn {
         &self,
         range: &KeyRange,
         reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut ScanVisitor<'_>,
     ) -> Result<(), StoreError>;
 }
 
