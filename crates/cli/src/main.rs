@@ -1,2 +1,107 @@
-//! The `ferry` binary.
-fn main() {}
+//! The `ferry` binary: the one place that wires concrete pieces together
+//! (store backend, clock, randomness, token verifier, protocol, server).
+
+mod envfile;
+mod run;
+
+use std::collections::HashMap;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Ferry runs Triplit apps, unchanged, on your own server.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the production server, configured like Triplit's self-hosted
+    /// image: PORT (8080), JWT_SECRET (required), EXTERNAL_JWT_SECRET,
+    /// LOCAL_DATABASE_URL, MAX_BODY_SIZE (MB, default 100); PROJECT_ID is
+    /// accepted and ignored.
+    Serve(ServeArgs),
+    /// Run a development server, a drop-in for `npx triplit dev`: port 6543,
+    /// the TRIPLIT_* variables, `.env`/`.env.local` loaded, dev tokens
+    /// printed.
+    Dev(DevArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Storage {
+    /// Embedded SQLite file (durable; the default).
+    Sqlite,
+    /// In memory (lost on exit; for tests and experiments).
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct CommonArgs {
+    /// Address to bind. Defaults: 0.0.0.0 for `serve`, 127.0.0.1 for `dev`.
+    #[arg(long)]
+    host: Option<String>,
+    /// Storage backend.
+    #[arg(long, short = 's', value_enum, default_value_t = Storage::Sqlite)]
+    storage: Storage,
+    /// Log output format (filter with RUST_LOG, e.g. RUST_LOG=ferry=debug).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Mount every route under this path prefix (e.g. /triplit), for
+    /// servers reached at https://host/triplit.
+    #[arg(long, default_value = "")]
+    base_path: String,
+    /// Load this schema (Triplit's schema JSON) at start, like
+    /// `triplit schema push`.
+    #[arg(long)]
+    schema: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Port to listen on [env: PORT; default 8080].
+    #[arg(long, short = 'p')]
+    port: Option<u16>,
+    /// SQLite database path [env: LOCAL_DATABASE_URL; default ./ferry-data/ferry.db].
+    #[arg(long)]
+    database: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct DevArgs {
+    /// Port to listen on (also --port) [default 6543].
+    #[arg(long = "dbPort", short = 'd', alias = "port")]
+    db_port: Option<u16>,
+    /// SQLite database path [env: TRIPLIT_LOCAL_DATABASE_URL; default triplit/.data/ferry/ferry.db].
+    #[arg(long)]
+    database: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    let settings = match cli.command {
+        Command::Serve(args) => run::Settings::serve(args, &env)?,
+        Command::Dev(args) => {
+            let cwd = std::env::current_dir()?;
+            for (k, v) in envfile::load(&cwd, &env) {
+                env.insert(k, v);
+            }
+            run::Settings::dev(args, &env)?
+        }
+    };
+    run::run(settings)
+}

@@ -8,7 +8,18 @@
 //! calls here.
 
 pub mod changes;
+pub mod db;
 pub mod error;
+pub mod http;
+pub mod ids;
+pub mod jsnum;
+pub mod keys;
+pub mod merge;
+pub mod query;
+pub mod schema;
+pub mod session;
+pub mod superjson;
+pub mod types;
 
 pub use changes::{CollectionChanges, DbChanges};
 pub use error::TriplitError;

@@ -1,0 +1,322 @@
+//! [`TokenVerifier`]: which secret verifies a token, and the claim checks.
+
+use serde_json::{Map, Value};
+
+use crate::algorithm::KeyFamily;
+use crate::error::{AuthError, KeyError, KeySlot};
+use crate::jws;
+use crate::key::VerificationKey;
+
+/// The claim that marks Triplit's own tokens.
+pub const TOKEN_TYPE_CLAIM: &str = "x-triplit-token-type";
+
+/// The `x-triplit-token-type` values verified with `JWT_SECRET`. Any other
+/// token (no claim, or another value) is an *external* token.
+pub const TRIPLIT_TOKEN_TYPES: [&str; 3] = ["test", "anon", "secret"];
+
+/// How `EXTERNAL_JWT_SECRET` is configured.
+#[derive(Debug, Clone)]
+enum External {
+    /// Not set: external tokens fall back to `JWT_SECRET`.
+    Unset,
+    /// Set to the empty string. Upstream's `externalSecret ?? jwtSecret`
+    /// keeps the `""`, and `!secretKey` then refuses every external token.
+    Empty,
+    /// A key.
+    Key(VerificationKey),
+}
+
+/// Verifies bearer tokens the way a Triplit 1.x server does.
+///
+/// Built once from the configured secrets; cheap to share (`Send + Sync`).
+#[derive(Debug, Clone)]
+pub struct TokenVerifier {
+    jwt: Option<VerificationKey>,
+    external: External,
+    leeway_ms: u64,
+}
+
+/// A token whose signature and time claims were checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// All the payload's claims, in the token's order. They become Triplit's
+    /// session variables (`$token.*`, `$session.*`).
+    pub claims: Map<String, Value>,
+    /// The `x-triplit-token-type` claim, when it is a string.
+    pub token_type: Option<String>,
+    /// `exp × 1000` (rounded down), when the token has an `exp`. A token
+    /// without `exp` never expires.
+    pub expires_at_ms: Option<u64>,
+    /// The secret whose key verified the signature.
+    pub verified_with: KeySlot,
+}
+
+impl VerifiedToken {
+    /// Whether this is a service token (`x-triplit-token-type: secret`),
+    /// which bypasses permissions.
+    pub fn is_service(&self) -> bool {
+        self.token_type.as_deref() == Some("secret")
+    }
+
+    /// Whether this is one of Triplit's own tokens (`anon`, `secret`,
+    /// `test`) rather than an external one.
+    pub fn is_triplit_token(&self) -> bool {
+        is_triplit_type(self.token_type.as_deref())
+    }
+
+    /// Whether the token counts as expired at `now_ms` on an open
+    /// connection. Upstream tests `exp * 1000 < Date.now()` on every
+    /// message, so a token is still usable during its `exp` millisecond.
+    pub fn is_expired_at(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|exp| exp < now_ms)
+    }
+}
+
+fn is_triplit_type(token_type: Option<&str>) -> bool {
+    token_type.is_some_and(|t| TRIPLIT_TOKEN_TYPES.contains(&t))
+}
+
+impl TokenVerifier {
+    /// Builds a verifier from Triplit's `JWT_SECRET` and
+    /// `EXTERNAL_JWT_SECRET`.
+    ///
+    /// Each secret is an HMAC string, a PEM public key or one JWK as JSON
+    /// (see [`VerificationKey::parse`]); a bad one is reported now, with the
+    /// variable's name, rather than on every request as upstream does.
+    ///
+    /// `None` means unset. `Some("")` keeps upstream's meaning: an empty
+    /// `JWT_SECRET` verifies nothing, and an empty `EXTERNAL_JWT_SECRET`
+    /// refuses external tokens instead of falling back to `JWT_SECRET`.
+    pub fn new(jwt_secret: Option<&str>, external_secret: Option<&str>) -> Result<Self, KeyError> {
+        let jwt = match jwt_secret {
+            None | Some("") => None,
+            Some(secret) => {
+                Some(VerificationKey::parse(secret).map_err(|e| e.in_slot(KeySlot::JwtSecret))?)
+            }
+        };
+        let external = match external_secret {
+            None => External::Unset,
+            Some("") => External::Empty,
+            Some(secret) => External::Key(
+                VerificationKey::parse(secret)
+                    .map_err(|e| e.in_slot(KeySlot::ExternalJwtSecret))?,
+            ),
+        };
+        Ok(Self {
+            jwt,
+            external,
+            leeway_ms: 0,
+        })
+    }
+
+    /// Allows `leeway_ms` of clock skew on `exp` and `nbf`. The default, like
+    /// upstream's, is zero.
+    pub fn with_leeway_ms(mut self, leeway_ms: u64) -> Self {
+        self.leeway_ms = leeway_ms;
+        self
+    }
+
+    /// The configured clock-skew allowance.
+    pub fn leeway_ms(&self) -> u64 {
+        self.leeway_ms
+    }
+
+    /// The family of the `JWT_SECRET` key, if one is configured.
+    pub fn jwt_key_family(&self) -> Option<KeyFamily> {
+        self.jwt.as_ref().map(VerificationKey::family)
+    }
+
+    /// The family of the key external tokens are verified with: the
+    /// `EXTERNAL_JWT_SECRET` key, or the `JWT_SECRET` one it falls back to.
+    pub fn external_key_family(&self) -> Option<KeyFamily> {
+        self.key_for(false).ok().map(|(key, _)| key.family())
+    }
+
+    /// The key for a Triplit (`true`) or external (`false`) token.
+    fn key_for(&self, triplit: bool) -> Result<(&VerificationKey, KeySlot), AuthError> {
+        let jwt = || {
+            self.jwt
+                .as_ref()
+                .map(|key| (key, KeySlot::JwtSecret))
+                .ok_or(AuthError::NoSecret {
+                    slot: KeySlot::JwtSecret,
+                })
+        };
+        if triplit {
+            return jwt();
+        }
+        match &self.external {
+            External::Unset => jwt(),
+            External::Empty => Err(AuthError::NoSecret {
+                slot: KeySlot::ExternalJwtSecret,
+            }),
+            External::Key(key) => Ok((key, KeySlot::ExternalJwtSecret)),
+        }
+    }
+
+    /// Verifies `token` at `now_ms` (Unix milliseconds) and returns its
+    /// claims.
+    ///
+    /// The steps follow upstream's `parseAndValidateToken`: decode the
+    /// payload; pick `JWT_SECRET` for `anon`/`secret`/`test` tokens and
+    /// `EXTERNAL_JWT_SECRET` (else `JWT_SECRET`) for the rest; check the
+    /// header, the algorithm against the key's family and the signature; then
+    /// `iat` (a number if present), `nbf` (not after now) and `exp` (after
+    /// now), in whole seconds (`floor(now_ms / 1000)`) with the configured
+    /// leeway. No `iss`, `aud` or `sub` rules apply, and `exp` is optional.
+    pub fn verify(&self, token: &str, now_ms: u64) -> Result<VerifiedToken, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::NoToken);
+        }
+        let parts = jws::split(token)?;
+        let claims = jws::decode_payload(&parts)?;
+        let token_type = claims
+            .get(TOKEN_TYPE_CLAIM)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let (key, slot) = self.key_for(is_triplit_type(token_type.as_deref()))?;
+        jws::verify_signature(key, &parts)?;
+        let expires_at_ms = check_times(&claims, now_ms, self.leeway_ms)?;
+        Ok(VerifiedToken {
+            claims,
+            token_type,
+            expires_at_ms,
+            verified_with: slot,
+        })
+    }
+}
+
+/// A time claim: absent, or a number (anything else is refused, `null`
+/// included, as jose tests `!== undefined`).
+fn time_claim(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<f64>, AuthError> {
+    match claims.get(claim) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Some)
+            .ok_or(AuthError::InvalidClaim { claim }),
+        Some(_) => Err(AuthError::InvalidClaim { claim }),
+    }
+}
+
+/// jose's claim-set time rules; returns `expires_at_ms`.
+fn check_times(
+    claims: &Map<String, Value>,
+    now_ms: u64,
+    leeway_ms: u64,
+) -> Result<Option<u64>, AuthError> {
+    // jose works in whole seconds: `Math.floor(Date.now() / 1000)`.
+    let now = (now_ms / 1000) as f64;
+    let tolerance = leeway_ms as f64 / 1000.0;
+    time_claim(claims, "iat")?;
+    if let Some(nbf) = time_claim(claims, "nbf")?
+        && nbf > now + tolerance
+    {
+        return Err(AuthError::NotYetValid { nbf });
+    }
+    let Some(exp) = time_claim(claims, "exp")? else {
+        return Ok(None);
+    };
+    if exp <= now - tolerance {
+        return Err(AuthError::Expired { exp });
+    }
+    // Saturating: a far-future `exp` is "never" in practice.
+    Ok(Some((exp * 1000.0).floor() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn exp_boundary_is_whole_seconds() {
+        let c = claims(json!({"exp": 100}));
+        assert_eq!(check_times(&c, 99_999, 0), Ok(Some(100_000)));
+        assert_eq!(
+            check_times(&c, 100_000, 0),
+            Err(AuthError::Expired { exp: 100.0 })
+        );
+        assert_eq!(check_times(&c, 100_500, 1000), Ok(Some(100_000)));
+        assert!(check_times(&c, 101_000, 1000).is_err());
+    }
+
+    #[test]
+    fn nbf_boundary_is_whole_seconds() {
+        let c = claims(json!({"nbf": 100}));
+        assert_eq!(check_times(&c, 100_000, 0), Ok(None));
+        assert_eq!(
+            check_times(&c, 99_999, 0),
+            Err(AuthError::NotYetValid { nbf: 100.0 })
+        );
+        assert_eq!(check_times(&c, 99_000, 1000), Ok(None));
+    }
+
+    #[test]
+    fn nbf_is_checked_before_exp_and_types_before_times() {
+        let c = claims(json!({"nbf": 200, "exp": 50}));
+        assert_eq!(
+            check_times(&c, 100_000, 0).unwrap_err().code(),
+            "not_yet_valid"
+        );
+        for bad in [
+            json!({"iat": "1"}),
+            json!({"exp": null}),
+            json!({"nbf": [1]}),
+        ] {
+            assert_eq!(
+                check_times(&claims(bad), 0, 0).unwrap_err().code(),
+                "invalid_claim"
+            );
+        }
+        let fractional = claims(json!({"exp": 100.0005, "iat": 1.5}));
+        assert_eq!(check_times(&fractional, 100_000, 0), Ok(Some(100_000)));
+        let huge = claims(json!({"exp": 1e300}));
+        assert_eq!(check_times(&huge, 0, 0), Ok(Some(u64::MAX)));
+    }
+
+    #[test]
+    fn socket_expiry_uses_milliseconds() {
+        let token = VerifiedToken {
+            claims: Map::new(),
+            token_type: None,
+            expires_at_ms: Some(5_000),
+            verified_with: KeySlot::JwtSecret,
+        };
+        assert!(!token.is_expired_at(5_000));
+        assert!(token.is_expired_at(5_001));
+    }
+
+    #[test]
+    fn secrets_are_chosen_by_token_type() {
+        let both = TokenVerifier::new(Some("a"), Some("b")).unwrap();
+        assert_eq!(both.key_for(true).unwrap().1, KeySlot::JwtSecret);
+        assert_eq!(both.key_for(false).unwrap().1, KeySlot::ExternalJwtSecret);
+        let fallback = TokenVerifier::new(Some("a"), None).unwrap();
+        assert_eq!(fallback.key_for(false).unwrap().1, KeySlot::JwtSecret);
+        let empty_external = TokenVerifier::new(Some("a"), Some("")).unwrap();
+        assert_eq!(
+            empty_external.key_for(false).unwrap_err().code(),
+            "no_secret"
+        );
+        assert!(empty_external.external_key_family().is_none());
+        let empty_jwt = TokenVerifier::new(Some(""), Some("b")).unwrap();
+        assert_eq!(empty_jwt.key_for(true).unwrap_err().code(), "no_secret");
+        assert!(empty_jwt.jwt_key_family().is_none());
+        assert!(!is_triplit_type(Some("foo")));
+        assert!(is_triplit_type(Some("test")));
+    }
+
+    #[test]
+    fn verifier_is_shareable() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<TokenVerifier>();
+    }
+}

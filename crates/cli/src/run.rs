@@ -1,0 +1,266 @@
+//! Turning settings into a running server.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use ferry_auth::TokenVerifier;
+use ferry_core::{SystemRandom, SystemTime, TimeSource};
+use ferry_server::{AppState, ServerConfig};
+use ferry_store::{MemoryStore, Store};
+use ferry_store_sqlite::SqliteStore;
+use ferry_triplit::db::TriplitDb;
+use ferry_triplit::http::{Body, Input};
+use ferry_triplit::session::Session;
+use serde_json::{Value, json};
+
+use crate::{DevArgs, LogFormat, ServeArgs, Storage};
+
+/// The dev-mode defaults `triplit dev` uses.
+const DEV_SECRET: &str = "jwt-key-for-development-only";
+const DEV_PROJECT: &str = "local-project-id";
+
+/// Everything `run` needs, resolved from flags and environment.
+pub struct Settings {
+    dev: bool,
+    addr: SocketAddr,
+    storage: Storage,
+    database: PathBuf,
+    jwt_secret: String,
+    external_secret: Option<String>,
+    project_id: String,
+    max_body_mb: usize,
+    log_format: LogFormat,
+    base_path: String,
+    schema: Option<PathBuf>,
+}
+
+fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
+    env.get(key).filter(|v| !v.is_empty()).cloned()
+}
+
+fn max_body(value: Option<String>) -> anyhow::Result<usize> {
+    match value {
+        None => Ok(100),
+        Some(v) => v.trim().parse::<usize>().with_context(|| {
+            format!("MAX_BODY_SIZE must be a whole number of megabytes, got {v:?}")
+        }),
+    }
+}
+
+fn addr(host: Option<String>, default_host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let host = host.unwrap_or_else(|| default_host.to_string());
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host
+        .parse()
+        .with_context(|| format!("--host must be an IP address, got {host:?}"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+impl Settings {
+    /// `ferry serve`.
+    pub fn serve(args: ServeArgs, env: &HashMap<String, String>) -> anyhow::Result<Self> {
+        let port = match args.port {
+            Some(p) => p,
+            None => match non_empty(env, "PORT") {
+                Some(p) => p
+                    .parse()
+                    .with_context(|| format!("PORT must be a port number, got {p:?}"))?,
+                None => 8080,
+            },
+        };
+        let Some(jwt_secret) = non_empty(env, "JWT_SECRET") else {
+            bail!(
+                "JWT_SECRET is required for `ferry serve` (the secret that signs service and anon tokens); use `ferry dev` for a development server with default secrets"
+            );
+        };
+        Ok(Self {
+            dev: false,
+            addr: addr(args.common.host, "0.0.0.0", port)?,
+            storage: args.common.storage,
+            database: PathBuf::from(
+                args.database
+                    .or_else(|| non_empty(env, "LOCAL_DATABASE_URL"))
+                    .unwrap_or_else(|| "ferry-data/ferry.db".into()),
+            ),
+            jwt_secret,
+            external_secret: non_empty(env, "EXTERNAL_JWT_SECRET"),
+            project_id: non_empty(env, "PROJECT_ID").unwrap_or_default(),
+            max_body_mb: max_body(non_empty(env, "MAX_BODY_SIZE"))?,
+            log_format: args.common.log_format,
+            base_path: args.common.base_path,
+            schema: args.common.schema,
+        })
+    }
+
+    /// `ferry dev`.
+    pub fn dev(args: DevArgs, env: &HashMap<String, String>) -> anyhow::Result<Self> {
+        Ok(Self {
+            dev: true,
+            addr: addr(args.common.host, "127.0.0.1", args.db_port.unwrap_or(6543))?,
+            storage: args.common.storage,
+            database: PathBuf::from(
+                args.database
+                    .or_else(|| non_empty(env, "TRIPLIT_LOCAL_DATABASE_URL"))
+                    .unwrap_or_else(|| "triplit/.data/ferry/ferry.db".into()),
+            ),
+            jwt_secret: non_empty(env, "TRIPLIT_JWT_SECRET").unwrap_or_else(|| DEV_SECRET.into()),
+            external_secret: non_empty(env, "TRIPLIT_EXTERNAL_JWT_SECRET"),
+            project_id: non_empty(env, "TRIPLIT_PROJECT_ID").unwrap_or_else(|| DEV_PROJECT.into()),
+            max_body_mb: max_body(non_empty(env, "TRIPLIT_MAX_BODY_SIZE"))?,
+            log_format: args.common.log_format,
+            base_path: args.common.base_path,
+            schema: args.common.schema,
+        })
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn read_schema_file(path: &PathBuf) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading schema file {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "ts") {
+        bail!(
+            "{} is a TypeScript schema; convert it with `npx triplit schema print -l local -f json > schema.json` and pass --schema schema.json",
+            path.display()
+        );
+    }
+    let v: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    Ok(if v.get("collections").is_some() {
+        v
+    } else {
+        json!({"collections": v})
+    })
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then finishes in-flight
+/// commits and closes the store.
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    init_logging(settings.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(s: Settings) -> anyhow::Result<()> {
+    let metrics = ferry_server::metrics::install();
+    let store: Arc<dyn Store> = match s.storage {
+        Storage::Memory => Arc::new(MemoryStore::new()),
+        Storage::Sqlite => Arc::new(
+            SqliteStore::open(&s.database)
+                .await
+                .with_context(|| format!("opening SQLite database {}", s.database.display()))?,
+        ),
+    };
+    let time: Arc<dyn TimeSource> = Arc::new(SystemTime);
+    let db = Arc::new(
+        TriplitDb::open(store.clone(), time.clone(), Arc::new(SystemRandom))
+            .await
+            .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?,
+    );
+    if let Some(path) = &s.schema {
+        let schema = read_schema_file(path)?;
+        let reply = ferry_triplit::http::handle(
+            &db,
+            &Session::service(),
+            "override-schema",
+            Input::Json(json!({"schema": schema})),
+            false,
+        )
+        .await;
+        match reply.body {
+            Body::Json(v) if v.get("successful") == Some(&Value::Bool(true)) => {
+                tracing::info!(path = %path.display(), "schema loaded");
+            }
+            Body::Json(v) => bail!(
+                "the schema in {} was refused: {}",
+                path.display(),
+                v.get("message").unwrap_or(&v)
+            ),
+            _ => bail!("the schema in {} was refused", path.display()),
+        }
+    }
+    let verifier = TokenVerifier::new(Some(&s.jwt_secret), s.external_secret.as_deref())
+        .map_err(|e| anyhow::anyhow!("the JWT secret is not usable: {e}"))?;
+    let state = AppState {
+        db: db.clone(),
+        verifier: Arc::new(verifier),
+        time,
+        config: ServerConfig {
+            max_body_bytes: s.max_body_mb.saturating_mul(1024 * 1024),
+            base_path: s.base_path.clone(),
+        },
+        metrics: Some(metrics),
+    };
+    let listener = tokio::net::TcpListener::bind(s.addr)
+        .await
+        .with_context(|| format!("binding {}", s.addr))?;
+    let local = listener.local_addr()?;
+    let url = format!("http://{}{}", local, s.base_path);
+    let location = match s.storage {
+        Storage::Memory => "memory (lost on exit)".to_string(),
+        Storage::Sqlite => std::path::absolute(&s.database)
+            .unwrap_or(s.database.clone())
+            .display()
+            .to_string(),
+    };
+    if s.dev {
+        let tokens = ferry_auth::dev_tokens(&s.jwt_secret, &s.project_id);
+        println!("Ferry dev server running");
+        println!("  Server URL:    {url}");
+        println!("  Data:          {location}");
+        println!("  Service token: {}", tokens.service);
+        println!("  Anon token:    {}", tokens.anon);
+    } else {
+        println!(
+            "Ferry listening on {url} (storage: {}, data: {location})",
+            store.backend_name()
+        );
+    }
+    tracing::info!(%url, storage = store.backend_name(), data = %location, "listening");
+    axum::serve(listener, ferry_server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down: finishing in-flight commits");
+    store
+        .close()
+        .await
+        .map_err(|e| anyhow::anyhow!("closing the store: {e}"))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,130 @@
+//! The Triplit database over a [`Store`]: schema state, the clock, the
+//! write path and reads.
+//!
+//! Every write is one store transaction: it is stamped with the hybrid
+//! clock inside the transaction (so stamps follow commit order), records
+//! each touched entity's last-write timestamp (kept after deletes), persists
+//! the clock floor and appends one change-feed record with the full
+//! post-state of every touched entity. The record is what realtime fan-out
+//! and other nodes consume.
+
+mod read;
+mod write;
+
+use std::sync::Arc;
+
+use ferry_core::{Hlc, HybridClock, RandomSource, TimeSource};
+use ferry_store::{Store, StoreExt, load_clock_floor};
+use parking_lot::RwLock;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+pub use write::{Commit, Touched, Transaction};
+
+use crate::TriplitError;
+use crate::keys;
+use crate::schema::Schema;
+
+/// The Triplit database.
+pub struct TriplitDb {
+    store: Arc<dyn Store>,
+    clock: Arc<HybridClock>,
+    rng: Arc<dyn RandomSource>,
+    time: Arc<dyn TimeSource>,
+    schema: RwLock<Option<Arc<Schema>>>,
+    commits: broadcast::Sender<Arc<Commit>>,
+}
+
+impl TriplitDb {
+    /// Opens the database stored in `store`: resumes the clock above the
+    /// persisted floor and loads the stored schema.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        time: Arc<dyn TimeSource>,
+        rng: Arc<dyn RandomSource>,
+    ) -> Result<Self, TriplitError> {
+        let (floor, schema_json) = store
+            .read(|txn| {
+                let floor = load_clock_floor(txn)?;
+                let schema = txn.get(&keys::schema())?;
+                Ok::<_, TriplitError>((floor, schema))
+            })
+            .await?;
+        let schema = match schema_json {
+            Some(bytes) => {
+                let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    TriplitError::internal(format!("stored schema is not JSON: {e}"))
+                })?;
+                Some(Arc::new(Schema::from_json(&v).map_err(|e| {
+                    TriplitError::internal(format!("stored schema is invalid: {e}"))
+                })?))
+            }
+            None => None,
+        };
+        let clock = Arc::new(HybridClock::new(time.clone(), floor));
+        Ok(Self {
+            store,
+            clock,
+            rng,
+            time,
+            schema: RwLock::new(schema),
+            commits: broadcast::channel(1024).0,
+        })
+    }
+
+    /// The current schema, `None` in schemaless mode.
+    pub fn schema(&self) -> Option<Arc<Schema>> {
+        self.schema.read().clone()
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock stamping writes.
+    pub fn clock(&self) -> &Arc<HybridClock> {
+        &self.clock
+    }
+
+    /// The highest timestamp handed out so far.
+    pub fn last_timestamp(&self) -> Hlc {
+        self.clock.last()
+    }
+
+    /// Every committed write, as it commits (for realtime fan-out).
+    pub fn subscribe_commits(&self) -> broadcast::Receiver<Arc<Commit>> {
+        self.commits.subscribe()
+    }
+
+    /// Replaces the schema (or removes it with `None`), durably.
+    pub async fn set_schema(&self, schema: Option<Schema>) -> Result<(), TriplitError> {
+        let bytes = schema
+            .as_ref()
+            .map(|s| s.to_json().to_string().into_bytes());
+        let (_, _) = self
+            .store
+            .write(move |txn| {
+                match &bytes {
+                    Some(b) => txn.put(&keys::schema(), b)?,
+                    None => txn.delete(&keys::schema())?,
+                }
+                Ok::<_, TriplitError>(())
+            })
+            .await?;
+        *self.schema.write() = schema.map(Arc::new);
+        Ok(())
+    }
+}
+
+impl TriplitDb {
+    /// The randomness source for generated ids.
+    pub fn rng(&self) -> &Arc<dyn RandomSource> {
+        &self.rng
+    }
+
+    /// The time source for `now` defaults.
+    pub fn time(&self) -> &Arc<dyn TimeSource> {
+        &self.time
+    }
+}

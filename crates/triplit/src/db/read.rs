@@ -1,0 +1,111 @@
+//! Reads: entities, queries and collection statistics.
+
+use std::ops::ControlFlow;
+
+use ferry_store::{KeyRange, ReadTxn, StoreExt};
+use serde_json::{Map, Value};
+
+use super::TriplitDb;
+use crate::query::Query;
+use crate::{TriplitError, keys};
+
+fn decode(bytes: &[u8]) -> Result<Map<String, Value>, TriplitError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(TriplitError::internal(
+            "a stored entity is not a JSON object",
+        )),
+    }
+}
+
+/// Every entity of `collection` in id order.
+pub(crate) fn scan_collection(
+    txn: &dyn ReadTxn,
+    collection: &str,
+) -> Result<Vec<Map<String, Value>>, TriplitError> {
+    let mut out = Vec::new();
+    let mut err = None;
+    txn.scan(
+        &KeyRange::prefix(&keys::collection(collection)),
+        false,
+        &mut |_, v| match decode(v) {
+            Ok(e) => {
+                out.push(e);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                err = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    )?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+impl TriplitDb {
+    /// Runs `query` and returns the matching stored (encoded) entities.
+    pub async fn fetch(&self, query: Query) -> Result<Vec<Map<String, Value>>, TriplitError> {
+        self.store
+            .read(move |txn| {
+                let rows = scan_collection(txn, &query.collection)?;
+                query.run(rows)
+            })
+            .await
+    }
+
+    /// One stored entity.
+    pub async fn get(
+        &self,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<Map<String, Value>>, TriplitError> {
+        let key = keys::entity(collection, id);
+        self.store
+            .read(move |txn| txn.get(&key)?.map(|b| decode(&b)).transpose())
+            .await
+    }
+
+    /// `(collection, number of entities)` for every collection with data,
+    /// in collection-name order.
+    pub async fn stats(&self) -> Result<Vec<(String, u64)>, TriplitError> {
+        self.store
+            .read(|txn| {
+                let mut stats: Vec<(String, u64)> = Vec::new();
+                txn.scan(
+                    &KeyRange::prefix(&keys::all_entities()),
+                    false,
+                    &mut |k, _| {
+                        if let Some((c, _)) = keys::parse_entity(k) {
+                            match stats.last_mut() {
+                                Some((last, n)) if *last == c => *n += 1,
+                                _ => stats.push((c, 1)),
+                            }
+                        }
+                        ControlFlow::Continue(())
+                    },
+                )?;
+                Ok::<_, TriplitError>(stats)
+            })
+            .await
+    }
+
+    /// Ids of every entity in `collection`.
+    pub async fn ids(&self, collection: &str) -> Result<Vec<String>, TriplitError> {
+        let prefix = keys::collection(collection);
+        self.store
+            .read(move |txn| {
+                let mut ids = Vec::new();
+                txn.scan(&KeyRange::prefix(&prefix), false, &mut |k, _| {
+                    if let Some((_, id)) = keys::parse_entity(k) {
+                        ids.push(id);
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                Ok::<_, TriplitError>(ids)
+            })
+            .await
+    }
+}

@@ -1,0 +1,298 @@
+//! The write path: building a transaction and applying it.
+
+use std::sync::Arc;
+
+use ferry_core::Hlc;
+use ferry_store::{StoreExt, WriteTxn, persist_clock};
+use serde_json::{Map, Value, json};
+
+use super::TriplitDb;
+use crate::changes::DbChanges;
+use crate::merge::{apply_change, combine_patches, deep_is_empty};
+use crate::schema::Schema;
+use crate::session::Session;
+use crate::{TriplitError, keys, types};
+
+/// `(collection, id, entity after the write or `None` when deleted)`.
+pub type Touched = (String, String, Option<Map<String, Value>>);
+
+/// A committed write as fan-out sees it: the full post-state of every
+/// touched entity (`None` = deleted).
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The change-feed position, when the store assigned one.
+    pub seq: Option<u64>,
+    /// The timestamp every touched entity was stamped with.
+    pub timestamp: Hlc,
+    /// `(collection, id, entity after the write or None when deleted)`.
+    pub entities: Vec<Touched>,
+}
+
+/// A batch of writes being assembled, with upstream's in-transaction
+/// rules: a later insert of an id replaces an earlier one, updates combine,
+/// deleting an entity inserted in the same transaction just drops the
+/// insert.
+#[derive(Debug, Default, Clone)]
+pub struct Transaction {
+    changes: DbChanges,
+}
+
+impl Transaction {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wraps changes received from a client (`CHANGES`, `/apply-changes`).
+    pub fn from_changes(changes: DbChanges) -> Self {
+        Self { changes }
+    }
+
+    /// Queues an insert (the entity must carry its `id`).
+    pub fn insert(&mut self, collection: &str, id: String, entity: Map<String, Value>) {
+        let c = self.changes.collection_mut(collection);
+        match c.sets.iter_mut().find(|(i, _)| *i == id) {
+            Some(slot) => slot.1 = entity,
+            None => c.sets.push((id, entity)),
+        }
+    }
+
+    /// Queues an update (an encoded patch without `id`).
+    pub fn update(&mut self, collection: &str, id: String, patch: Map<String, Value>) {
+        if deep_is_empty(&patch) {
+            return;
+        }
+        let c = self.changes.collection_mut(collection);
+        match c.sets.iter_mut().find(|(i, _)| *i == id) {
+            Some(slot) => combine_patches(&mut slot.1, &patch),
+            None => c.sets.push((id, patch)),
+        }
+    }
+
+    /// Queues a delete.
+    pub fn delete(&mut self, collection: &str, id: String) {
+        let c = self.changes.collection_mut(collection);
+        if let Some(pos) = c.sets.iter().position(|(i, _)| *i == id) {
+            let was_insert = c.sets[pos].1.contains_key("id");
+            c.sets.remove(pos);
+            if was_insert {
+                return;
+            }
+        }
+        if !c.deletes.contains(&id) {
+            c.deletes.push(id);
+        }
+    }
+
+    /// The queued changes.
+    pub fn changes(&self) -> &DbChanges {
+        &self.changes
+    }
+}
+
+fn write_permission_error(collection: &str, id: &str, op: &str, context: &str) -> TriplitError {
+    TriplitError::new(
+        "WritePermissionError",
+        401,
+        format!(
+            "'{op}' permission for the collection '{collection}' prevented the {op} of the entity with id '{id}'."
+        ),
+        Some(context.to_string()),
+    )
+}
+
+fn is_insert(change: &Map<String, Value>) -> bool {
+    // Upstream tests `!!change.id`.
+    match change.get("id") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(_) => true,
+    }
+}
+
+fn read_entity(
+    txn: &dyn WriteTxn,
+    collection: &str,
+    id: &str,
+) -> Result<Option<Map<String, Value>>, TriplitError> {
+    match txn.get(&keys::entity(collection, id))? {
+        None => Ok(None),
+        Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err(TriplitError::internal(format!(
+                "stored entity {collection}/{id} is not a JSON object"
+            ))),
+        },
+    }
+}
+
+/// Applies `changes` inside `txn` with timestamp `stamp`.
+fn apply(
+    txn: &mut dyn WriteTxn,
+    schema: Option<&Schema>,
+    session: &Session,
+    changes: &DbChanges,
+    stamp: Hlc,
+) -> Result<Vec<Touched>, TriplitError> {
+    let stamp_bytes = stamp.to_bytes();
+    let mut touched = Vec::new();
+    for (collection, c) in &changes.collections {
+        if !session.is_service {
+            if collection == "_metadata" {
+                let id = c
+                    .sets
+                    .first()
+                    .map(|s| s.0.as_str())
+                    .or(c.deletes.first().map(String::as_str))
+                    .unwrap_or("");
+                return Err(write_permission_error(
+                    collection,
+                    id,
+                    "write",
+                    "Only the service token may write to '_metadata'.",
+                ));
+            }
+            if schema
+                .and_then(|s| s.collection(collection))
+                .is_some_and(|col| col.permissions.is_some())
+            {
+                let id = c
+                    .sets
+                    .first()
+                    .map(|s| s.0.as_str())
+                    .or(c.deletes.first().map(String::as_str))
+                    .unwrap_or("");
+                return Err(write_permission_error(
+                    collection,
+                    id,
+                    "write",
+                    "Collection permissions are not enforced by this Ferry build yet, so writes to collections with permissions are refused for non-service tokens.",
+                ));
+            }
+        }
+        let collection_schema = schema.and_then(|s| s.collection(collection));
+        for id in &c.deletes {
+            txn.delete(&keys::entity(collection, id))?;
+            txn.put(&keys::timestamp(collection, id), &stamp_bytes)?;
+            touched.push((collection.clone(), id.clone(), None));
+        }
+        for (id, change) in &c.sets {
+            let current = read_entity(txn, collection, id)?;
+            let next = if is_insert(change) {
+                if let Some(col) = collection_schema {
+                    types::validate_encoded(col, change, current.is_some())?;
+                }
+                match current {
+                    Some(mut e) => {
+                        apply_change(&mut e, change);
+                        e
+                    }
+                    None => change.clone(),
+                }
+            } else {
+                let Some(mut e) = current else { continue };
+                if let Some(col) = collection_schema {
+                    types::validate_encoded(col, change, true)?;
+                }
+                apply_change(&mut e, change);
+                e
+            };
+            let bytes =
+                serde_json::to_vec(&next).map_err(|e| TriplitError::internal(e.to_string()))?;
+            txn.put(&keys::entity(collection, id), &bytes)?;
+            txn.put(&keys::timestamp(collection, id), &stamp_bytes)?;
+            touched.retain(|(c2, i2, _)| !(c2 == collection && i2 == id));
+            touched.push((collection.clone(), id.clone(), Some(next)));
+        }
+    }
+    Ok(touched)
+}
+
+fn feed_record(stamp: Hlc, touched: &[Touched]) -> Vec<u8> {
+    let entities: Vec<Value> = touched.iter().map(|(c, id, e)| json!([c, id, e])).collect();
+    json!({"ts": [stamp.ms, stamp.counter], "entities": entities})
+        .to_string()
+        .into_bytes()
+}
+
+impl TriplitDb {
+    /// Commits `tx` as one durable transaction on behalf of `session`.
+    /// Returns the timestamp it was stamped with. Nothing of a rejected
+    /// transaction is stored.
+    pub async fn commit(&self, session: &Session, tx: Transaction) -> Result<Hlc, TriplitError> {
+        if tx.changes.is_empty() {
+            return Ok(self.clock.last());
+        }
+        let schema = self.schema();
+        let clock = self.clock.clone();
+        let session = session.clone();
+        let changes = Arc::new(tx.changes);
+        let started = std::time::Instant::now();
+        let ((stamp, touched), seq) = self
+            .store
+            .write(move |txn| {
+                let stamp = clock.next();
+                let touched = apply(txn, schema.as_deref(), &session, &changes, stamp)?;
+                persist_clock(txn, stamp)?;
+                txn.set_change(feed_record(stamp, &touched));
+                Ok::<_, TriplitError>((stamp, touched))
+            })
+            .await?;
+        metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
+        metrics::histogram!("ferry_commit_duration_seconds", "protocol" => "triplit")
+            .record(started.elapsed().as_secs_f64());
+        let _ = self.commits.send(Arc::new(Commit {
+            seq,
+            timestamp: stamp,
+            entities: touched,
+        }));
+        Ok(stamp)
+    }
+}
+
+impl TriplitDb {
+    /// Deletes every entity; with `full`, the schema too. Entity
+    /// timestamps are kept (they are what sync checkpoints compare with).
+    pub async fn clear(&self, full: bool) -> Result<(), TriplitError> {
+        let clock = self.clock.clone();
+        let ((stamp, touched), seq) = self
+            .store
+            .write(move |txn| {
+                let mut keys_found = Vec::new();
+                txn.scan(
+                    &ferry_store::KeyRange::prefix(&keys::all_entities()),
+                    false,
+                    &mut |k, _| {
+                        keys_found.push(k.to_vec());
+                        std::ops::ControlFlow::Continue(())
+                    },
+                )?;
+                let stamp = clock.next();
+                let mut touched = Vec::new();
+                for k in keys_found {
+                    txn.delete(&k)?;
+                    if let Some((c, id)) = keys::parse_entity(&k) {
+                        txn.put(&keys::timestamp(&c, &id), &stamp.to_bytes())?;
+                        touched.push((c, id, None));
+                    }
+                }
+                if full {
+                    txn.delete(&keys::schema())?;
+                }
+                persist_clock(txn, stamp)?;
+                txn.set_change(feed_record(stamp, &touched));
+                Ok::<_, TriplitError>((stamp, touched))
+            })
+            .await?;
+        if full {
+            *self.schema.write() = None;
+        }
+        let _ = self.commits.send(Arc::new(Commit {
+            seq,
+            timestamp: stamp,
+            entities: touched,
+        }));
+        Ok(())
+    }
+}

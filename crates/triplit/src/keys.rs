@@ -1,0 +1,75 @@
+//! Where Triplit data lives in the ordered store.
+//!
+//! | key | value |
+//! |---|---|
+//! | `("triplit", "e", collection, id)` | the entity, one JSON document |
+//! | `("triplit", "t", collection, id)` | the entity's last-write timestamp (12-byte HLC); kept after deletes |
+//! | `("triplit", "schema")` | the schema JSON |
+//!
+//! Ids sort by their UTF-8 bytes, which is Unicode code-point order: the
+//! order upstream's key-value stores scan in (triplit.md Appendix C).
+
+use ferry_store::key::{KeyBuf, Part, decode};
+
+const ROOT: &str = "triplit";
+
+fn root() -> KeyBuf {
+    KeyBuf::new().str(ROOT)
+}
+
+/// The key of an entity document.
+pub fn entity(collection: &str, id: &str) -> Vec<u8> {
+    root().str("e").str(collection).str(id).finish()
+}
+
+/// The prefix of every entity document.
+pub fn all_entities() -> Vec<u8> {
+    root().str("e").finish()
+}
+
+/// The prefix of a collection's entity documents.
+pub fn collection(collection: &str) -> Vec<u8> {
+    root().str("e").str(collection).finish()
+}
+
+/// The key of an entity's last-write timestamp.
+pub fn timestamp(collection: &str, id: &str) -> Vec<u8> {
+    root().str("t").str(collection).str(id).finish()
+}
+
+/// The prefix of every entity timestamp.
+pub fn all_timestamps() -> Vec<u8> {
+    root().str("t").finish()
+}
+
+/// The key of the stored schema.
+pub fn schema() -> Vec<u8> {
+    root().str("schema").finish()
+}
+
+/// Splits an entity key into `(collection, id)`.
+pub fn parse_entity(key: &[u8]) -> Option<(String, String)> {
+    let mut parts = decode(key)?.into_iter();
+    match (parts.next()?, parts.next()?, parts.next()?, parts.next()?) {
+        (Part::Str(r), Part::Str(e), Part::Str(c), Part::Str(id)) if r == ROOT && e == "e" => {
+            Some((c, id))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_keys_round_trip_and_sort_by_code_point() {
+        let k = entity("todos", "z😀");
+        assert_eq!(parse_entity(&k), Some(("todos".into(), "z😀".into())));
+        // Appendix C: zé < zＡ < z😀 (code-point order, not UTF-16 order).
+        let mut ids = ["z😀", "zＡ", "zé"].map(|id| entity("c", id));
+        ids.sort();
+        assert_eq!(ids, ["zé", "zＡ", "z😀"].map(|id| entity("c", id)));
+        assert!(collection("c").len() < entity("c", "").len());
+    }
+}

@@ -1,0 +1,35 @@
+//! Who is asking: the verified token of a request or connection.
+
+use serde_json::{Map, Value};
+
+/// A verified caller.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// The token's claims (Triplit's session variables, `$token.*`).
+    pub claims: Map<String, Value>,
+    /// Whether this is the service token (`x-triplit-token-type: secret`):
+    /// it bypasses permissions and unlocks admin routes.
+    pub is_service: bool,
+    /// When the token expires, in Unix milliseconds.
+    pub expires_at_ms: Option<u64>,
+}
+
+impl Session {
+    /// The service session (used by `ferry` itself, e.g. for loading a
+    /// schema at start).
+    pub fn service() -> Self {
+        Self {
+            is_service: true,
+            ..Self::default()
+        }
+    }
+
+    /// A session from a verified token.
+    pub fn from_token(token: ferry_auth::VerifiedToken) -> Self {
+        Self {
+            is_service: token.is_service(),
+            expires_at_ms: token.expires_at_ms,
+            claims: token.claims,
+        }
+    }
+}
