@@ -21,8 +21,10 @@ use crate::triplit_routes;
 /// Settings of the HTTP edge.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Largest accepted request body, in bytes (Triplit's `MAX_BODY_SIZE`
-    /// is in megabytes; the default is 100 MB).
+    /// Largest accepted body for `/bulk-insert` and `/bulk-insert-file`, in
+    /// bytes (Triplit's `MAX_BODY_SIZE` is in megabytes; default 100 MB).
+    /// Other routes accept the larger of this and 100 MB: upstream leaves
+    /// them unbounded, Ferry keeps every request's memory bounded.
     pub max_body_bytes: usize,
     /// A path prefix every route is mounted under (`/triplit`), or empty.
     pub base_path: String,
@@ -56,12 +58,39 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let base = state.config.base_path.trim_end_matches('/').to_string();
     let routes = Router::new()
-        .route("/healthcheck", get(|| async { text(StatusCode::OK, "OK") }))
-        .route("/metrics", get(metrics_route))
-        .route("/version", get(triplit_routes::version))
-        .route("/update-token", post(triplit_routes::update_token))
-        .route("/bulk-insert-file", post(triplit_routes::bulk_insert_file))
-        .route("/{route}", post(triplit_routes::generic))
+        // As upstream: GET routes answer other methods through the
+        // authenticated catch-all (so POST /healthcheck is a 404 once a
+        // token is given), and every other method on a POST route is 404.
+        .route(
+            "/healthcheck",
+            get(|| async { text(StatusCode::OK, "OK") })
+                .post(triplit_routes::generic)
+                .fallback(triplit_routes::fallback),
+        )
+        .route(
+            "/metrics",
+            get(metrics_route)
+                .post(triplit_routes::generic)
+                .fallback(triplit_routes::fallback),
+        )
+        .route(
+            "/version",
+            get(triplit_routes::version)
+                .post(triplit_routes::generic)
+                .fallback(triplit_routes::fallback),
+        )
+        .route(
+            "/update-token",
+            post(triplit_routes::update_token).fallback(triplit_routes::fallback),
+        )
+        .route(
+            "/bulk-insert-file",
+            post(triplit_routes::bulk_insert_file).fallback(triplit_routes::fallback),
+        )
+        .route(
+            "/{route}",
+            post(triplit_routes::generic).fallback(triplit_routes::fallback),
+        )
         .fallback(any(triplit_routes::fallback))
         .with_state(state);
     let app = if base.is_empty() {

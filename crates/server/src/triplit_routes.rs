@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferry_triplit::TriplitError;
@@ -56,8 +56,19 @@ fn too_large(limit: usize) -> TriplitError {
     )
 }
 
-async fn read_body(state: &AppState, body: Body) -> Result<Bytes, TriplitError> {
-    let limit = state.config.max_body_bytes;
+/// The cap for routes other than the bulk ones.
+const OTHER_ROUTES_MIN_LIMIT: usize = 100 * 1024 * 1024;
+
+fn limit_for(state: &AppState, route: &str) -> usize {
+    if matches!(route, "bulk-insert" | "bulk-insert-file") {
+        state.config.max_body_bytes
+    } else {
+        state.config.max_body_bytes.max(OTHER_ROUTES_MIN_LIMIT)
+    }
+}
+
+async fn read_body(state: &AppState, route: &str, body: Body) -> Result<Bytes, TriplitError> {
+    let limit = limit_for(state, route);
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large(limit))
@@ -80,16 +91,18 @@ fn no_return(q: &HashMap<String, String>) -> bool {
 /// `POST /<route>`: every JSON route of the Triplit API.
 pub async fn generic(
     State(state): State<AppState>,
-    Path(route): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
+    // The path inside the (possibly nested) router: `/fetch` → `fetch`.
+    let route = request.uri().path().trim_start_matches('/').to_string();
+    let body = request.into_body();
     let session = match authenticate(&state, &headers) {
         Ok(s) => s,
         Err(e) => return error(&e),
     };
-    let bytes = match read_body(&state, body).await {
+    let bytes = match read_body(&state, &route, body).await {
         Ok(b) => b,
         Err(e) => return error(&e),
     };
@@ -121,7 +134,7 @@ pub async fn bulk_insert_file(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(multer_boundary);
-    let bytes = match read_body(&state, request.into_body()).await {
+    let bytes = match read_body(&state, "bulk-insert-file", request.into_body()).await {
         Ok(b) => b,
         Err(e) => return error(&e),
     };
@@ -219,7 +232,7 @@ pub async fn update_token(
     if let Err(e) = authenticate(&state, &headers) {
         return error(&e);
     }
-    let _ = read_body(&state, body).await;
+    let _ = read_body(&state, "update-token", body).await;
     error(&TriplitError::new(
         "TriplitError",
         400,
