@@ -54,15 +54,15 @@ mod tests {
     use super::*;
     use crate::TokenVerifier;
 
-    #[test]
-    fn dev_tokens_verify_with_their_secret() {
+    #[tokio::test]
+    async fn dev_tokens_verify_with_their_secret() {
         let tokens = dev_tokens("s3cret", "p1");
         let verifier = TokenVerifier::new(Some("s3cret"), None).unwrap();
-        let service = verifier.verify(&tokens.service, 0).unwrap();
+        let service = verifier.verify(&tokens.service, 0).await.unwrap();
         assert!(service.is_service());
         assert_eq!(service.claims[PROJECT_ID_CLAIM], "p1");
         assert_eq!(service.expires_at_ms, None);
-        let anon = verifier.verify(&tokens.anon, u64::MAX).unwrap();
+        let anon = verifier.verify(&tokens.anon, u64::MAX).await.unwrap();
         assert_eq!(anon.token_type.as_deref(), Some("anon"));
         assert!(!anon.is_service());
         assert!(anon.is_triplit_token());

@@ -87,6 +87,70 @@ pub enum AuthError {
         /// The token's `nbf`, in seconds.
         nbf: f64,
     },
+    /// An issuer token's `iat` is after the current time (plus leeway).
+    #[error("token issued in the future (iat {iat})")]
+    IssuedInFuture {
+        /// The token's `iat`, in seconds.
+        iat: f64,
+    },
+    /// A claim an issuer token must carry is missing or not of its type
+    /// (`exp` a number, `sub` a non-empty string).
+    #[error("\"{claim}\" claim is required")]
+    MissingClaim {
+        /// The claim's name.
+        claim: &'static str,
+    },
+    /// The token's `iss` names no configured issuer, and no Triplit-style
+    /// secret can verify it.
+    #[error("no configured issuer for iss {iss:?}")]
+    UnknownIssuer {
+        /// The token's unverified `iss`, shortened for logs.
+        iss: Option<String>,
+    },
+    /// No key of the selected issuer fits the token's `kid` (and `alg`),
+    /// even after refetching the issuer's keys (when allowed).
+    #[error("issuer {issuer} has no key for kid {kid:?}")]
+    UnknownKid {
+        /// The configured issuer's name.
+        issuer: String,
+        /// The token's `kid`, shortened for logs.
+        kid: Option<String>,
+    },
+    /// The issuer's keys could not be fetched (and none are cached).
+    #[error("the keys of issuer {issuer} are unavailable ({reason})")]
+    JwksUnavailable {
+        /// The configured issuer's name.
+        issuer: String,
+        /// The fetch error's code ([`FetchError::code`](crate::FetchError::code)).
+        reason: &'static str,
+    },
+    /// The token's `aud` does not name a configured audience.
+    #[error("audience not accepted")]
+    Audience,
+    /// The token's `azp` (Clerk's authorized party: the browser origin) is
+    /// missing or not in the configured list.
+    #[error("authorized party not accepted")]
+    AuthorizedParty,
+    /// A token of a class the issuer refuses (a Clerk machine token).
+    #[error("token class refused: {reason}")]
+    TokenClass {
+        /// What was refused.
+        reason: &'static str,
+    },
+}
+
+/// Shortens an untrusted token field for logs and errors (at most 64
+/// characters, control characters replaced).
+pub(crate) fn shorten(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if value.chars().count() > 64 {
+        out.push('…');
+    }
+    out
 }
 
 impl AuthError {
@@ -103,13 +167,31 @@ impl AuthError {
             Self::InvalidClaim { .. } => "invalid_claim",
             Self::Expired { .. } => "expired",
             Self::NotYetValid { .. } => "not_yet_valid",
+            Self::IssuedInFuture { .. } => "issued_in_future",
+            Self::MissingClaim { .. } => "missing_claim",
+            Self::UnknownIssuer { .. } => "unknown_issuer",
+            Self::UnknownKid { .. } => "unknown_kid",
+            Self::JwksUnavailable { .. } => "jwks_unavailable",
+            Self::Audience => "audience",
+            Self::AuthorizedParty => "azp",
+            Self::TokenClass { .. } => "token_class",
+        }
+    }
+
+    /// The configured issuer the refusal is about, when one was selected.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Self::UnknownKid { issuer, .. } | Self::JwksUnavailable { issuer, .. } => Some(issuer),
+            _ => None,
         }
     }
 
     /// The `name` of the error Triplit returns for this case.
     pub fn triplit_name(&self) -> &'static str {
         match self {
-            Self::NoToken | Self::NoSecret { .. } => "TokenVerificationError",
+            Self::NoToken | Self::NoSecret { .. } | Self::JwksUnavailable { .. } => {
+                "TokenVerificationError"
+            }
             Self::Malformed { .. } => "InvalidTokenPayloadError",
             _ => "InvalidTokenSignatureError",
         }
@@ -126,7 +208,9 @@ impl AuthError {
     /// Triplit's fixed `baseMessage` for the error class.
     pub fn base_message(&self) -> &'static str {
         match self {
-            Self::NoToken | Self::NoSecret { .. } => "Error verifying token.",
+            Self::NoToken | Self::NoSecret { .. } | Self::JwksUnavailable { .. } => {
+                "Error verifying token."
+            }
             Self::Malformed { .. } => "The token payload is invalid.",
             _ => "The signature on your token could not be verified successfully.",
         }
@@ -147,6 +231,16 @@ impl AuthError {
             Self::InvalidClaim { claim } => format!("\"{claim}\" claim must be a number"),
             Self::Expired { .. } => "\"exp\" claim timestamp check failed".to_owned(),
             Self::NotYetValid { .. } => "\"nbf\" claim timestamp check failed".to_owned(),
+            Self::IssuedInFuture { .. } => "\"iat\" claim timestamp check failed".to_owned(),
+            Self::MissingClaim { claim } => format!("missing required \"{claim}\" claim"),
+            Self::UnknownIssuer { .. } => "\"iss\" claim names no configured issuer".to_owned(),
+            Self::UnknownKid { .. } => "no matching key found for the token's \"kid\"".to_owned(),
+            Self::JwksUnavailable { reason, .. } => {
+                format!("the issuer's signing keys are unavailable ({reason})")
+            }
+            Self::Audience => "unexpected \"aud\" claim value".to_owned(),
+            Self::AuthorizedParty => "unexpected \"azp\" claim value".to_owned(),
+            Self::TokenClass { reason } => (*reason).to_owned(),
         })
     }
 
@@ -181,6 +275,10 @@ pub enum KeySlot {
     JwtSecret,
     /// `EXTERNAL_JWT_SECRET`: tokens from an identity provider.
     ExternalJwtSecret,
+    /// A configured issuer (`[[auth.issuers]]`, a JWKS URL, OIDC discovery or
+    /// the Clerk preset); [`VerifiedToken::issuer`](crate::VerifiedToken::issuer)
+    /// names it.
+    Issuer,
 }
 
 impl KeySlot {
@@ -189,6 +287,7 @@ impl KeySlot {
         match self {
             Self::JwtSecret => "JWT_SECRET",
             Self::ExternalJwtSecret => "EXTERNAL_JWT_SECRET",
+            Self::Issuer => "auth.issuers",
         }
     }
 }
@@ -264,9 +363,12 @@ pub enum KeyErrorKind {
     /// A JSON object that is not a valid public JWK.
     #[error("invalid JWK: {0}")]
     InvalidJwk(String),
-    /// A JWK Set (`{"keys": [...]}`); one key is expected.
-    #[error("a JWK Set is not supported: give one JWK object")]
+    /// A JWK Set (`{"keys": [...]}`) where one key is expected.
+    #[error("a JWK Set is not supported here: give one JWK object")]
     JwkSet,
+    /// A JWK Set with no key that can verify signatures.
+    #[error("the JWK Set has no usable signing key")]
+    EmptyJwkSet,
     /// A JWK with private members (`d`, …); give the public key only.
     #[error("the JWK holds a private key: give the public key only")]
     PrivateJwk,
@@ -292,6 +394,7 @@ impl KeyErrorKind {
             Self::RsaKeySize(_) => "rsa_key_size",
             Self::InvalidJwk(_) => "invalid_jwk",
             Self::JwkSet => "jwk_set",
+            Self::EmptyJwkSet => "empty_jwk_set",
             Self::PrivateJwk => "private_jwk",
             Self::JsonNotJwk(_) => "json_not_jwk",
             Self::BarePublicKey => "bare_public_key",

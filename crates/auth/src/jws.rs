@@ -88,7 +88,7 @@ fn invalid_header(reason: impl Into<String>) -> AuthError {
 
 /// The protected header as a map (a JSON non-object reads as `{}`, as a
 /// spread does in JavaScript).
-fn decode_header(parts: &Compact<'_>) -> Result<Map<String, Value>, AuthError> {
+pub(crate) fn decode_header(parts: &Compact<'_>) -> Result<Map<String, Value>, AuthError> {
     if parts.header.is_empty() {
         return Ok(Map::new());
     }
@@ -101,7 +101,7 @@ fn decode_header(parts: &Compact<'_>) -> Result<Map<String, Value>, AuthError> {
 
 /// jose's `validateCrit` with only `b64` recognised, plus `jwtVerify`'s ban
 /// on unencoded payloads.
-fn check_crit(header: &Map<String, Value>) -> Result<(), AuthError> {
+pub(crate) fn check_crit(header: &Map<String, Value>) -> Result<(), AuthError> {
     let Some(crit) = header.get("crit") else {
         return Ok(());
     };
@@ -146,6 +146,17 @@ pub(crate) fn verify_signature(
     key: &VerificationKey,
     parts: &Compact<'_>,
 ) -> Result<(), AuthError> {
+    verify_signature_pinned(key, None, parts)
+}
+
+/// [`verify_signature`] for a key that also pins one `alg` (a JWK Set
+/// member with an `alg` member): a token with another `alg`, even one of the
+/// key's family, is a key mismatch.
+pub(crate) fn verify_signature_pinned(
+    key: &VerificationKey,
+    pinned_alg: Option<&str>,
+    parts: &Compact<'_>,
+) -> Result<(), AuthError> {
     let header = decode_header(parts)?;
     check_crit(&header)?;
     let alg = match header.get("alg") {
@@ -173,6 +184,15 @@ pub(crate) fn verify_signature(
             }
         }
     })?;
+    if let Some(pinned) = pinned_alg
+        && pinned != alg
+    {
+        return Err(AuthError::KeyMismatch {
+            alg: alg.to_owned(),
+            family,
+            detail: format!("the selected key only allows {pinned}"),
+        });
+    }
     // Decode leniently (as Node does), then hand the crate canonical base64url.
     let signature = b64::encode_url(&b64::decode_lenient(parts.signature));
     match jsonwebtoken::crypto::verify(
@@ -280,8 +300,8 @@ mod tests {
         *seed >> 33
     }
 
-    #[test]
-    fn arbitrary_input_never_panics() {
+    #[tokio::test]
+    async fn arbitrary_input_never_panics() {
         let alphabet: Vec<char> = "eyJhbGciOiJIUzI1NiJ9.-_=+/ \\\"{}[]:,\u{e9}\u{0}"
             .chars()
             .collect();
@@ -293,7 +313,7 @@ mod tests {
             let token: String = (0..len)
                 .map(|_| alphabet[(lcg(&mut seed) as usize) % alphabet.len()])
                 .collect();
-            let _ = verifier.verify(&token, lcg(&mut seed));
+            let _ = verifier.verify(&token, lcg(&mut seed)).await;
             let _ = crate::VerificationKey::parse(&token);
             let _ = crate::normalize_pem(&format!("-----BEGIN PUBLIC KEY-----{token}"));
         }
@@ -313,7 +333,7 @@ mod tests {
                 "{\"exp\":-0}",
             ] {
                 let token = format!("{}.{}.{}", enc(header), enc(payload), enc("sig"));
-                let _ = verifier.verify(&token, u64::MAX);
+                let _ = verifier.verify(&token, u64::MAX).await;
             }
         }
     }

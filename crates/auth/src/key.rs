@@ -163,7 +163,7 @@ impl VerificationKey {
         })
     }
 
-    fn from_jwk(jwk: &Map<String, Value>) -> Result<Self, KeyErrorKind> {
+    pub(crate) fn from_jwk(jwk: &Map<String, Value>) -> Result<Self, KeyErrorKind> {
         if jwk.contains_key("keys") && !jwk.contains_key("kty") {
             return Err(KeyErrorKind::JwkSet);
         }

@@ -1,9 +1,13 @@
-//! [`TokenVerifier`]: which secret verifies a token, and the claim checks.
+//! [`TokenVerifier`]: which secret or issuer verifies a token, and the
+//! Triplit claim checks.
 
 use serde_json::{Map, Value};
 
 use crate::algorithm::KeyFamily;
-use crate::error::{AuthError, KeyError, KeySlot};
+use crate::error::{AuthError, KeyError, KeySlot, shorten};
+use crate::issuer::IssuerError;
+use crate::issuers::{Issuers, PrefetchReport};
+use crate::jwks::KeySet;
 use crate::jws;
 use crate::key::VerificationKey;
 
@@ -24,16 +28,20 @@ enum External {
     Empty,
     /// A key.
     Key(VerificationKey),
+    /// A JWK Set (`{"keys": [...]}`): the key is picked by the token's `kid`.
+    Set(KeySet),
 }
 
 /// Verifies bearer tokens the way a Triplit 1.x server does.
 ///
-/// Built once from the configured secrets; cheap to share (`Send + Sync`).
+/// Built once from the configured secrets and issuers; cheap to clone
+/// (clones share the issuers' key caches) and `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     jwt: Option<VerificationKey>,
     external: External,
     leeway_ms: u64,
+    issuers: Issuers,
 }
 
 /// A token whose signature and time claims were checked.
@@ -47,8 +55,11 @@ pub struct VerifiedToken {
     /// `exp × 1000` (rounded down), when the token has an `exp`. A token
     /// without `exp` never expires.
     pub expires_at_ms: Option<u64>,
-    /// The secret whose key verified the signature.
+    /// The secret whose key verified the signature ([`KeySlot::Issuer`] for
+    /// a configured issuer).
     pub verified_with: KeySlot,
+    /// The name of the configured issuer that verified the token, if any.
+    pub issuer: Option<String>,
 }
 
 impl VerifiedToken {
@@ -84,6 +95,10 @@ impl TokenVerifier {
     /// (see [`VerificationKey::parse`]); a bad one is reported now, with the
     /// variable's name, rather than on every request as upstream does.
     ///
+    /// `EXTERNAL_JWT_SECRET` may also be a JWK Set (`{"keys": [...]}`),
+    /// which upstream cannot use: its key is then picked by the token's
+    /// `kid`.
+    ///
     /// `None` means unset. `Some("")` keeps upstream's meaning: an empty
     /// `JWT_SECRET` verifies nothing, and an empty `EXTERNAL_JWT_SECRET`
     /// refuses external tokens instead of falling back to `JWT_SECRET`.
@@ -97,6 +112,9 @@ impl TokenVerifier {
         let external = match external_secret {
             None => External::Unset,
             Some("") => External::Empty,
+            Some(secret) if KeySet::looks_like_set(secret) => External::Set(
+                KeySet::parse(secret).map_err(|e| e.in_slot(KeySlot::ExternalJwtSecret))?,
+            ),
             Some(secret) => External::Key(
                 VerificationKey::parse(secret)
                     .map_err(|e| e.in_slot(KeySlot::ExternalJwtSecret))?,
@@ -106,11 +124,39 @@ impl TokenVerifier {
             jwt,
             external,
             leeway_ms: 0,
+            issuers: Issuers::default(),
         })
     }
 
-    /// Allows `leeway_ms` of clock skew on `exp` and `nbf`. The default, like
-    /// upstream's, is zero.
+    /// Adds configured issuers. An external token whose `iss` equals an
+    /// issuer's `issuer` is verified by that issuer alone; the default
+    /// issuer (one without `issuer`) takes external tokens whose `iss`
+    /// matches none; the rest follow the Triplit rule
+    /// (`EXTERNAL_JWT_SECRET`, else `JWT_SECRET`).
+    ///
+    /// A default issuer cannot be combined with `EXTERNAL_JWT_SECRET`.
+    pub fn with_issuers(mut self, issuers: Issuers) -> Result<Self, IssuerError> {
+        if issuers.has_default() && !matches!(self.external, External::Unset) {
+            return Err(IssuerError::DefaultIssuerConflict);
+        }
+        self.issuers = issuers;
+        Ok(self)
+    }
+
+    /// The configured issuers.
+    pub fn issuers(&self) -> &Issuers {
+        &self.issuers
+    }
+
+    /// Fetches the keys of every remote issuer once; see
+    /// [`Issuers::prefetch`].
+    pub async fn prefetch(&self, now_ms: u64) -> Vec<PrefetchReport> {
+        self.issuers.prefetch(now_ms).await
+    }
+
+    /// Allows `leeway_ms` of clock skew on `exp` and `nbf` of tokens that
+    /// follow the Triplit rule (issuers have their own leeway). The default,
+    /// like upstream's, is zero.
     pub fn with_leeway_ms(mut self, leeway_ms: u64) -> Self {
         self.leeway_ms = leeway_ms;
         self
@@ -129,15 +175,26 @@ impl TokenVerifier {
     /// The family of the key external tokens are verified with: the
     /// `EXTERNAL_JWT_SECRET` key, or the `JWT_SECRET` one it falls back to.
     pub fn external_key_family(&self) -> Option<KeyFamily> {
-        self.key_for(false).ok().map(|(key, _)| key.family())
+        match &self.external {
+            External::Set(_) => None,
+            _ => self
+                .key_for(false, None)
+                .ok()
+                .map(|(key, _, _)| key.family()),
+        }
     }
 
-    /// The key for a Triplit (`true`) or external (`false`) token.
-    fn key_for(&self, triplit: bool) -> Result<(&VerificationKey, KeySlot), AuthError> {
+    /// The key for a Triplit (`true`) or external (`false`) token; for a JWK
+    /// Set, the member for the token's header.
+    fn key_for(
+        &self,
+        triplit: bool,
+        parts: Option<&jws::Compact<'_>>,
+    ) -> Result<(&VerificationKey, Option<&str>, KeySlot), AuthError> {
         let jwt = || {
             self.jwt
                 .as_ref()
-                .map(|key| (key, KeySlot::JwtSecret))
+                .map(|key| (key, None, KeySlot::JwtSecret))
                 .ok_or(AuthError::NoSecret {
                     slot: KeySlot::JwtSecret,
                 })
@@ -150,7 +207,20 @@ impl TokenVerifier {
             External::Empty => Err(AuthError::NoSecret {
                 slot: KeySlot::ExternalJwtSecret,
             }),
-            External::Key(key) => Ok((key, KeySlot::ExternalJwtSecret)),
+            External::Key(key) => Ok((key, None, KeySlot::ExternalJwtSecret)),
+            External::Set(set) => {
+                let header = match parts {
+                    Some(parts) => jws::decode_header(parts)?,
+                    None => Map::new(),
+                };
+                let kid = header.get("kid").and_then(Value::as_str);
+                let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+                let entry = set.select(kid, alg).ok_or_else(|| AuthError::UnknownKid {
+                    issuer: KeySlot::ExternalJwtSecret.env_name().to_owned(),
+                    kid: kid.map(shorten),
+                })?;
+                Ok((&entry.key, entry.alg.as_deref(), KeySlot::ExternalJwtSecret))
+            }
         }
     }
 
@@ -164,7 +234,17 @@ impl TokenVerifier {
     /// `iat` (a number if present), `nbf` (not after now) and `exp` (after
     /// now), in whole seconds (`floor(now_ms / 1000)`) with the configured
     /// leeway. No `iss`, `aud` or `sub` rules apply, and `exp` is optional.
-    pub fn verify(&self, token: &str, now_ms: u64) -> Result<VerifiedToken, AuthError> {
+    ///
+    /// Before the Triplit rule, an external token whose `iss` names a
+    /// configured issuer (or any external token, when a default issuer is
+    /// configured) goes to that issuer instead: its keys (possibly fetched
+    /// now, which is why this is `async`), `exp` required, `sub` required,
+    /// the issuer's leeway, `aud`/`azp` when configured (module `issuers`).
+    /// When issuers are configured and the token falls back to `JWT_SECRET`
+    /// (no `EXTERNAL_JWT_SECRET`) with a key or algorithm of another family,
+    /// the refusal is [`AuthError::UnknownIssuer`], which says more than a
+    /// key mismatch.
+    pub async fn verify(&self, token: &str, now_ms: u64) -> Result<VerifiedToken, AuthError> {
         if token.is_empty() {
             return Err(AuthError::NoToken);
         }
@@ -174,14 +254,46 @@ impl TokenVerifier {
             .get(TOKEN_TYPE_CLAIM)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let (key, slot) = self.key_for(is_triplit_type(token_type.as_deref()))?;
-        jws::verify_signature(key, &parts)?;
+        let triplit = is_triplit_type(token_type.as_deref());
+        if !triplit && !self.issuers.is_empty() {
+            let iss = claims.get("iss").and_then(Value::as_str);
+            if self.issuers.answers_for(iss) {
+                return self.issuers.verify(&parts, claims, now_ms).await;
+            }
+            let iss = iss.map(shorten);
+            return self
+                .verify_triplit_rule(&parts, claims, token_type, false, now_ms)
+                .map_err(|e| match (&self.external, &e) {
+                    (
+                        External::Unset,
+                        AuthError::NoSecret { .. }
+                        | AuthError::KeyMismatch { .. }
+                        | AuthError::AlgorithmNotAllowed { .. },
+                    ) => AuthError::UnknownIssuer { iss },
+                    _ => e,
+                });
+        }
+        self.verify_triplit_rule(&parts, claims, token_type, triplit, now_ms)
+    }
+
+    /// Triplit's rule: the secret for the token class, signature, times.
+    fn verify_triplit_rule(
+        &self,
+        parts: &jws::Compact<'_>,
+        claims: Map<String, Value>,
+        token_type: Option<String>,
+        triplit: bool,
+        now_ms: u64,
+    ) -> Result<VerifiedToken, AuthError> {
+        let (key, pinned_alg, slot) = self.key_for(triplit, Some(parts))?;
+        jws::verify_signature_pinned(key, pinned_alg, parts)?;
         let expires_at_ms = check_times(&claims, now_ms, self.leeway_ms)?;
         Ok(VerifiedToken {
             claims,
             token_type,
             expires_at_ms,
             verified_with: slot,
+            issuer: None,
         })
     }
 }
@@ -200,7 +312,7 @@ fn time_claim(claims: &Map<String, Value>, claim: &'static str) -> Result<Option
 }
 
 /// jose's claim-set time rules; returns `expires_at_ms`.
-fn check_times(
+pub(crate) fn check_times(
     claims: &Map<String, Value>,
     now_ms: u64,
     leeway_ms: u64,
@@ -289,6 +401,7 @@ mod tests {
             token_type: None,
             expires_at_ms: Some(5_000),
             verified_with: KeySlot::JwtSecret,
+            issuer: None,
         };
         assert!(!token.is_expired_at(5_000));
         assert!(token.is_expired_at(5_001));
@@ -297,18 +410,24 @@ mod tests {
     #[test]
     fn secrets_are_chosen_by_token_type() {
         let both = TokenVerifier::new(Some("a"), Some("b")).unwrap();
-        assert_eq!(both.key_for(true).unwrap().1, KeySlot::JwtSecret);
-        assert_eq!(both.key_for(false).unwrap().1, KeySlot::ExternalJwtSecret);
+        assert_eq!(both.key_for(true, None).unwrap().2, KeySlot::JwtSecret);
+        assert_eq!(
+            both.key_for(false, None).unwrap().2,
+            KeySlot::ExternalJwtSecret
+        );
         let fallback = TokenVerifier::new(Some("a"), None).unwrap();
-        assert_eq!(fallback.key_for(false).unwrap().1, KeySlot::JwtSecret);
+        assert_eq!(fallback.key_for(false, None).unwrap().2, KeySlot::JwtSecret);
         let empty_external = TokenVerifier::new(Some("a"), Some("")).unwrap();
         assert_eq!(
-            empty_external.key_for(false).unwrap_err().code(),
+            empty_external.key_for(false, None).unwrap_err().code(),
             "no_secret"
         );
         assert!(empty_external.external_key_family().is_none());
         let empty_jwt = TokenVerifier::new(Some(""), Some("b")).unwrap();
-        assert_eq!(empty_jwt.key_for(true).unwrap_err().code(), "no_secret");
+        assert_eq!(
+            empty_jwt.key_for(true, None).unwrap_err().code(),
+            "no_secret"
+        );
         assert!(empty_jwt.jwt_key_family().is_none());
         assert!(!is_triplit_type(Some("foo")));
         assert!(is_triplit_type(Some("test")));

@@ -15,8 +15,11 @@ fn external(external: &str) -> TokenVerifier {
     TokenVerifier::new(Some(JWT_SECRET), Some(external)).expect("external secret")
 }
 
-fn assert_external_ok(verifier: &TokenVerifier, token: &str) {
-    let verified = verifier.verify(token, NOW_MS).expect("token verifies");
+async fn assert_external_ok(verifier: &TokenVerifier, token: &str) {
+    let verified = verifier
+        .verify(token, NOW_MS)
+        .await
+        .expect("token verifies");
     assert_eq!(verified.claims["sub"], "user_1");
     assert_eq!(verified.verified_with, KeySlot::ExternalJwtSecret);
 }
@@ -49,8 +52,8 @@ fn rsa_pem_layouts() -> Vec<(&'static str, String)> {
     ]
 }
 
-#[test]
-fn rs256_with_every_pem_layout() {
+#[tokio::test]
+async fn rs256_with_every_pem_layout() {
     let token = sign_pem(Algorithm::RS256, "rsa.key", &external_claims());
     for (layout, pem) in rsa_pem_layouts() {
         let verifier = external(&pem);
@@ -60,7 +63,7 @@ fn rs256_with_every_pem_layout() {
             "{layout}"
         );
         assert_eq!(verifier.jwt_key_family(), Some(KeyFamily::Hmac));
-        assert_external_ok(&verifier, &token);
+        assert_external_ok(&verifier, &token).await;
         assert_eq!(
             normalize_pem(&pem).unwrap(),
             fixture("rsa.pub.pem"),
@@ -69,14 +72,14 @@ fn rs256_with_every_pem_layout() {
     }
 }
 
-#[test]
-fn rs256_with_pkcs1_pem() {
+#[tokio::test]
+async fn rs256_with_pkcs1_pem() {
     let token = sign_pem(Algorithm::RS256, "rsa.key", &external_claims());
-    assert_external_ok(&external(&fixture("rsa.pkcs1.pub.pem")), &token);
+    assert_external_ok(&external(&fixture("rsa.pkcs1.pub.pem")), &token).await;
 }
 
-#[test]
-fn all_rsa_algorithms() {
+#[tokio::test]
+async fn all_rsa_algorithms() {
     let verifier = external(&fixture("rsa.pub.pem"));
     for alg in [
         Algorithm::RS256,
@@ -87,12 +90,12 @@ fn all_rsa_algorithms() {
         Algorithm::PS512,
     ] {
         let token = sign_pem(alg, "rsa.key", &external_claims());
-        assert_external_ok(&verifier, &token);
+        assert_external_ok(&verifier, &token).await;
     }
 }
 
-#[test]
-fn ec_and_eddsa() {
+#[tokio::test]
+async fn ec_and_eddsa() {
     let cases = [
         (
             Algorithm::ES256,
@@ -116,25 +119,26 @@ fn ec_and_eddsa() {
     for (alg, private, public, family) in cases {
         let verifier = external(&fixture(public));
         assert_eq!(verifier.external_key_family(), Some(family));
-        assert_external_ok(&verifier, &sign_pem(alg, private, &external_claims()));
+        assert_external_ok(&verifier, &sign_pem(alg, private, &external_claims())).await;
         let one_line = fixture(public).replace('\n', "");
         assert_external_ok(
             &external(&one_line),
             &sign_pem(alg, private, &external_claims()),
-        );
+        )
+        .await;
     }
 }
 
-#[test]
-fn compressed_ec_point() {
+#[tokio::test]
+async fn compressed_ec_point() {
     let verifier = external(&fixture("ec256.compressed.pub.pem"));
     assert_eq!(verifier.external_key_family(), Some(KeyFamily::EcP256));
     let token = sign_pem(Algorithm::ES256, "ec256.key", &external_claims());
-    assert_external_ok(&verifier, &token);
+    assert_external_ok(&verifier, &token).await;
 }
 
-#[test]
-fn node_signed_tokens_verify_with_pem_and_jwk() {
+#[tokio::test]
+async fn node_signed_tokens_verify_with_pem_and_jwk() {
     let node = node_fixtures();
     let cases = [
         ("RS256", "rsa.pub.pem", "rsa"),
@@ -153,6 +157,7 @@ fn node_signed_tokens_verify_with_pem_and_jwk() {
         for secret in [fixture(pem), jwk_json] {
             let verified = external(&secret)
                 .verify(token, NOW_MS)
+                .await
                 .unwrap_or_else(|e| panic!("{alg} with {secret}: {e}"));
             assert_eq!(verified.claims["sub"], node["claims"]["sub"]);
             assert_eq!(verified.expires_at_ms, Some(4_102_444_800_000));
@@ -160,8 +165,8 @@ fn node_signed_tokens_verify_with_pem_and_jwk() {
     }
 }
 
-#[test]
-fn rs256_with_a_jwk_carrying_alg_use_and_kid() {
+#[tokio::test]
+async fn rs256_with_a_jwk_carrying_alg_use_and_kid() {
     let mut jwk = node_fixtures()["jwks"]["rsa"].clone();
     jwk["alg"] = json!("RS256");
     jwk["use"] = json!("sig");
@@ -169,30 +174,30 @@ fn rs256_with_a_jwk_carrying_alg_use_and_kid() {
     let verifier = external(&jwk.to_string());
     assert_eq!(verifier.external_key_family(), Some(KeyFamily::Rsa));
     let token = sign_pem(Algorithm::RS256, "rsa.key", &external_claims());
-    assert_external_ok(&verifier, &token);
+    assert_external_ok(&verifier, &token).await;
     // Pretty-printed JSON is still one JWK.
     let pretty = serde_json::to_string_pretty(&jwk).unwrap();
-    assert_external_ok(&external(&pretty), &token);
+    assert_external_ok(&external(&pretty), &token).await;
 }
 
-#[test]
-fn jwt_secret_may_be_a_public_key_too() {
+#[tokio::test]
+async fn jwt_secret_may_be_a_public_key_too() {
     let verifier = TokenVerifier::new(Some(&fixture("ed25519.pub.pem")), None).unwrap();
     let service = json!({"x-triplit-token-type": "secret"});
     let token = sign_pem(Algorithm::EdDSA, "ed25519.key", &service);
-    assert!(verifier.verify(&token, NOW_MS).unwrap().is_service());
+    assert!(verifier.verify(&token, NOW_MS).await.unwrap().is_service());
     // External tokens fall back to the same key.
     let token = sign_pem(Algorithm::EdDSA, "ed25519.key", &external_claims());
-    let verified = verifier.verify(&token, NOW_MS).unwrap();
+    let verified = verifier.verify(&token, NOW_MS).await.unwrap();
     assert_eq!(verified.verified_with, KeySlot::JwtSecret);
 }
 
-#[test]
-fn hs256_external_token_refused_with_rsa_key() {
+#[tokio::test]
+async fn hs256_external_token_refused_with_rsa_key() {
     let verifier = external(&fixture("rsa.pub.pem"));
     // Signed with JWT_SECRET: upstream refuses it once an external key is set.
     let token = sign_hmac(Algorithm::HS256, JWT_SECRET.as_bytes(), &external_claims());
-    let err = verifier.verify(&token, NOW_MS).unwrap_err();
+    let err = verifier.verify(&token, NOW_MS).await.unwrap_err();
     assert_eq!(err.code(), "key_mismatch");
     assert_eq!(err.triplit_name(), "InvalidTokenSignatureError");
     assert_eq!(
@@ -214,14 +219,14 @@ fn hs256_external_token_refused_with_rsa_key() {
         ),
     ] {
         assert_eq!(
-            verifier.verify(&forged, NOW_MS).unwrap_err().code(),
+            verifier.verify(&forged, NOW_MS).await.unwrap_err().code(),
             "key_mismatch"
         );
     }
 }
 
-#[test]
-fn algorithms_are_pinned_to_the_key() {
+#[tokio::test]
+async fn algorithms_are_pinned_to_the_key() {
     let rsa_token = sign_pem(Algorithm::RS256, "rsa.key", &external_claims());
     let es256 = sign_pem(Algorithm::ES256, "ec256.key", &external_claims());
     let es384 = sign_pem(Algorithm::ES384, "ec384.key", &external_claims());
@@ -235,11 +240,15 @@ fn algorithms_are_pinned_to_the_key() {
         ("rsa.pub.pem", &es256),
     ];
     for (key, token) in cases {
-        let err = external(&fixture(key)).verify(token, NOW_MS).unwrap_err();
+        let err = external(&fixture(key))
+            .verify(token, NOW_MS)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "key_mismatch", "{key}");
     }
     let err = external(&fixture("ec256.pub.pem"))
         .verify(&es384, NOW_MS)
+        .await
         .unwrap_err();
     assert_eq!(
         err.context().as_deref(),
@@ -247,18 +256,19 @@ fn algorithms_are_pinned_to_the_key() {
     );
 }
 
-#[test]
-fn wrong_public_key_is_a_signature_error() {
+#[tokio::test]
+async fn wrong_public_key_is_a_signature_error() {
     let token = sign_pem(Algorithm::RS256, "rsa.key", &external_claims());
     let err = external(&fixture("rsa-other.pub.pem"))
         .verify(&token, NOW_MS)
+        .await
         .unwrap_err();
     assert_eq!(err.code(), "bad_signature");
     assert_eq!(err.triplit_name(), "InvalidTokenSignatureError");
 }
 
-#[test]
-fn asymmetric_tokens_expire_too() {
+#[tokio::test]
+async fn asymmetric_tokens_expire_too() {
     let verifier = external(&fixture("rsa.pub.pem"));
     let expired = sign_pem(
         Algorithm::RS256,
@@ -266,7 +276,7 @@ fn asymmetric_tokens_expire_too() {
         &json!({"sub": "u", "exp": NOW_S - 1}),
     );
     assert_eq!(
-        verifier.verify(&expired, NOW_MS).unwrap_err().code(),
+        verifier.verify(&expired, NOW_MS).await.unwrap_err().code(),
         "expired"
     );
     let later = sign_pem(
@@ -275,21 +285,28 @@ fn asymmetric_tokens_expire_too() {
         &json!({"sub": "u", "nbf": NOW_S + 5}),
     );
     assert_eq!(
-        verifier.verify(&later, NOW_MS).unwrap_err().code(),
+        verifier.verify(&later, NOW_MS).await.unwrap_err().code(),
         "not_yet_valid"
     );
     let forever = sign_pem(Algorithm::RS256, "rsa.key", &json!({"sub": "u"}));
     assert_eq!(
-        verifier.verify(&forever, NOW_MS).unwrap().expires_at_ms,
+        verifier
+            .verify(&forever, NOW_MS)
+            .await
+            .unwrap()
+            .expires_at_ms,
         None
     );
 }
 
-#[test]
-fn alg_none_is_refused_by_public_keys() {
+#[tokio::test]
+async fn alg_none_is_refused_by_public_keys() {
     for key in ["rsa.pub.pem", "ec256.pub.pem", "ed25519.pub.pem"] {
         let token = raw_token(r#"{"alg":"none"}"#, r#"{"sub":"admin"}"#, "");
-        let err = external(&fixture(key)).verify(&token, NOW_MS).unwrap_err();
+        let err = external(&fixture(key))
+            .verify(&token, NOW_MS)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "algorithm_not_allowed", "{key}");
         assert_eq!(
             err.context().as_deref(),
@@ -306,7 +323,6 @@ fn unusable_keys_are_refused_at_start_up() {
         (fixture("ed448.pub.pem"), "unsupported_key"),
         (fixture("rsa1024.pub.pem"), "rsa_key_size"),
         (fixture("rsa.key"), "unsupported_pem"),
-        (json!({"keys": [rsa_jwk]}).to_string(), "jwk_set"),
         (
             fixture("rsa.pub.pem").replace("-----END PUBLIC KEY-----", ""),
             "invalid_pem",
@@ -327,6 +343,14 @@ fn unusable_keys_are_refused_at_start_up() {
         assert_eq!(err.slot, Some(KeySlot::JwtSecret));
         assert!(err.to_string().starts_with("JWT_SECRET: "));
     }
+    // A JWK Set is fine as EXTERNAL_JWT_SECRET (picked by kid), not as
+    // JWT_SECRET, and it must hold a usable key.
+    let set = json!({"keys": [rsa_jwk]}).to_string();
+    assert!(TokenVerifier::new(Some(JWT_SECRET), Some(&set)).is_ok());
+    let err = TokenVerifier::new(Some(&set), None).unwrap_err();
+    assert_eq!(err.code(), "jwk_set");
+    let empty = TokenVerifier::new(Some(JWT_SECRET), Some(r#"{"keys":[]}"#)).unwrap_err();
+    assert_eq!(empty.code(), "empty_jwk_set");
 }
 
 #[test]

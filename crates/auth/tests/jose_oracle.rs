@@ -10,8 +10,8 @@ mod common;
 use ferry_auth::TokenVerifier;
 use serde_json::Value;
 
-#[test]
-fn every_case_matches_jose() {
+#[tokio::test]
+async fn every_case_matches_jose() {
     let recorded: Value = serde_json::from_str(&common::fixture("jose-cases.json")).unwrap();
     assert_eq!(recorded["jose"], "4.15.9");
     let now_ms = recorded["now_ms"].as_u64().unwrap();
@@ -25,7 +25,7 @@ fn every_case_matches_jose() {
         let external = case.get("ext").and_then(Value::as_str);
         let expect = &case["expect"];
         let verifier = TokenVerifier::new(jwt, external).unwrap_or_else(|e| panic!("{label}: {e}"));
-        let got = verifier.verify(token, now_ms);
+        let got = verifier.verify(token, now_ms).await;
         let same = match (&got, expect.get("ok")) {
             (Ok(verified), Some(claims)) => Value::Object(verified.claims.clone()) == *claims,
             (Err(err), None) => {

@@ -46,48 +46,55 @@ fn external(key: &str) -> TokenVerifier {
     TokenVerifier::new(Some("unused-jwt-secret"), Some(key)).unwrap()
 }
 
-#[test]
-fn rfc7515_a1_hs256_with_oct_jwk() {
+#[tokio::test]
+async fn rfc7515_a1_hs256_with_oct_jwk() {
     let verifier = external(A1_KEY);
     assert_eq!(verifier.external_key_family(), Some(KeyFamily::Hmac));
-    let verified = verifier.verify(A1_TOKEN, BEFORE_EXP_MS).unwrap();
+    let verified = verifier.verify(A1_TOKEN, BEFORE_EXP_MS).await.unwrap();
     assert_eq!(verified.claims["iss"], "joe");
     assert_eq!(verified.claims["http://example.com/is_root"], true);
     assert_eq!(verified.expires_at_ms, Some(AT_EXP_MS));
     assert_eq!(
-        verifier.verify(A1_TOKEN, AT_EXP_MS).unwrap_err().code(),
+        verifier
+            .verify(A1_TOKEN, AT_EXP_MS)
+            .await
+            .unwrap_err()
+            .code(),
         "expired"
     );
     assert_eq!(
-        verifier.verify(A1_TOKEN, NOW_MS).unwrap_err().code(),
+        verifier.verify(A1_TOKEN, NOW_MS).await.unwrap_err().code(),
         "expired"
     );
 }
 
-#[test]
-fn rfc7515_a2_rs256() {
+#[tokio::test]
+async fn rfc7515_a2_rs256() {
     let token = format!("eyJhbGciOiJSUzI1NiJ9.{RFC7515_PAYLOAD}.{A2_SIGNATURE}");
     let verifier = external(A2_KEY);
     assert_eq!(
-        verifier.verify(&token, BEFORE_EXP_MS).unwrap().claims["iss"],
+        verifier.verify(&token, BEFORE_EXP_MS).await.unwrap().claims["iss"],
         "joe"
     );
     assert_eq!(
-        verifier.verify(&token, AT_EXP_MS).unwrap_err().code(),
+        verifier.verify(&token, AT_EXP_MS).await.unwrap_err().code(),
         "expired"
     );
     // The same token against the A.1 HMAC key: RS256 does not fit it.
-    let err = external(A1_KEY).verify(&token, BEFORE_EXP_MS).unwrap_err();
+    let err = external(A1_KEY)
+        .verify(&token, BEFORE_EXP_MS)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "key_mismatch");
 }
 
-#[test]
-fn rfc7515_a3_es256() {
+#[tokio::test]
+async fn rfc7515_a3_es256() {
     let token = format!("eyJhbGciOiJFUzI1NiJ9.{RFC7515_PAYLOAD}.{A3_SIGNATURE}");
     let verifier = external(A3_KEY);
     assert_eq!(verifier.external_key_family(), Some(KeyFamily::EcP256));
     assert_eq!(
-        verifier.verify(&token, BEFORE_EXP_MS).unwrap().claims["iss"],
+        verifier.verify(&token, BEFORE_EXP_MS).await.unwrap().claims["iss"],
         "joe"
     );
     let mut flipped = token.into_bytes();
@@ -95,54 +102,69 @@ fn rfc7515_a3_es256() {
     flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).unwrap();
     assert_eq!(
-        verifier.verify(&flipped, BEFORE_EXP_MS).unwrap_err().code(),
+        verifier
+            .verify(&flipped, BEFORE_EXP_MS)
+            .await
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
 }
 
-#[test]
-fn rfc7515_a5_unsecured_jwt_is_refused() {
+#[tokio::test]
+async fn rfc7515_a5_unsecured_jwt_is_refused() {
     for key in [A1_KEY, A2_KEY, A3_KEY, RFC8037_KEY] {
-        let err = external(key).verify(A5_TOKEN, BEFORE_EXP_MS).unwrap_err();
+        let err = external(key)
+            .verify(A5_TOKEN, BEFORE_EXP_MS)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "algorithm_not_allowed", "{key}");
         assert_eq!(err.triplit_name(), "InvalidTokenSignatureError");
     }
     let hmac = TokenVerifier::new(Some("secret"), None).unwrap();
-    let err = hmac.verify(A5_TOKEN, BEFORE_EXP_MS).unwrap_err();
+    let err = hmac.verify(A5_TOKEN, BEFORE_EXP_MS).await.unwrap_err();
     assert_eq!(err.code(), "algorithm_not_allowed");
 }
 
-#[test]
-fn rfc8037_a4_ed25519() {
+#[tokio::test]
+async fn rfc8037_a4_ed25519() {
     let key = VerificationKey::parse(RFC8037_KEY).unwrap();
     assert_eq!(key.family(), KeyFamily::Ed25519);
     key.verify_signature(RFC8037_TOKEN).unwrap();
     // As a token, its payload is not JSON, so decoding fails first (400).
     let err = external(RFC8037_KEY)
         .verify(RFC8037_TOKEN, NOW_MS)
+        .await
         .unwrap_err();
     assert_eq!(err.code(), "malformed");
     assert_eq!(err.triplit_name(), "InvalidTokenPayloadError");
 }
 
-#[test]
-fn clerk_session_token() {
+#[tokio::test]
+async fn clerk_session_token() {
     let verifier = external(CLERK_JWK);
-    let verified = verifier.verify(CLERK_JWT, 1_666_648_250_000).unwrap();
+    let verified = verifier.verify(CLERK_JWT, 1_666_648_250_000).await.unwrap();
     assert_eq!(verified.claims["sub"], "user_2GIpXOEpVyJw51rkZn9Kmnc6Sxr");
     assert_eq!(verified.claims["sid"], "sess_2GbDB4enNdCa5vS1zpC3Xzg9tK9");
     assert_eq!(verified.token_type, None);
     assert_eq!(verified.expires_at_ms, Some(1_666_648_310_000));
     // The whole validity window, and both edges.
-    assert!(verifier.verify(CLERK_JWT, 1_666_648_240_000).is_ok());
-    assert!(verifier.verify(CLERK_JWT, 1_666_648_309_999).is_ok());
-    let early = verifier.verify(CLERK_JWT, 1_666_648_239_999).unwrap_err();
+    assert!(verifier.verify(CLERK_JWT, 1_666_648_240_000).await.is_ok());
+    assert!(verifier.verify(CLERK_JWT, 1_666_648_309_999).await.is_ok());
+    let early = verifier
+        .verify(CLERK_JWT, 1_666_648_239_999)
+        .await
+        .unwrap_err();
     assert_eq!(early.code(), "not_yet_valid");
-    let late = verifier.verify(CLERK_JWT, 1_666_648_310_000).unwrap_err();
+    let late = verifier
+        .verify(CLERK_JWT, 1_666_648_310_000)
+        .await
+        .unwrap_err();
     assert_eq!(late.code(), "expired");
     // The tampered fixture fails on its signature.
     let err = verifier
         .verify(CLERK_BAD_SIGNATURE_JWT, 1_666_648_250_000)
+        .await
         .unwrap_err();
     assert_eq!(err.code(), "bad_signature");
 }

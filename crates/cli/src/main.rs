@@ -1,7 +1,9 @@
 //! The `ferry` binary: the one place that wires concrete pieces together
 //! (store backend, clock, randomness, token verifier, protocol, server).
 
+mod config;
 mod envfile;
+mod issuer;
 mod run;
 
 use std::collections::HashMap;
@@ -27,6 +29,10 @@ enum Command {
     /// the TRIPLIT_* variables, `.env`/`.env.local` loaded, dev tokens
     /// printed.
     Dev(DevArgs),
+    /// Run a local token issuer on 127.0.0.1, an offline stand-in for
+    /// Clerk: JWKS, OIDC discovery and Clerk-shaped session tokens
+    /// (`GET /token?sub=user_A`); prints the matching pk_test_ key and PEM.
+    Issuer(issuer::IssuerArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +70,10 @@ struct CommonArgs {
     /// `triplit schema push`.
     #[arg(long)]
     schema: Option<std::path::PathBuf>,
+    /// Ferry configuration file (token issuers under [auth]) [env:
+    /// FERRY_CONFIG; default ./ferry.toml if it exists].
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             }
             run::Settings::dev(args, &env)?
         }
+        Command::Issuer(args) => return issuer::run(args),
     };
     run::run(settings)
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use ferry_auth::TokenVerifier;
 use ferry_core::{SystemRandom, SystemTime, TimeSource};
 use ferry_server::{AppState, ServerConfig};
 use ferry_store::{MemoryStore, Store};
@@ -35,6 +34,7 @@ pub struct Settings {
     log_format: LogFormat,
     base_path: String,
     schema: Option<PathBuf>,
+    auth: crate::config::AuthSettings,
 }
 
 fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
@@ -90,6 +90,7 @@ impl Settings {
             project_id: non_empty(env, "PROJECT_ID").unwrap_or_default(),
             max_body_mb: max_body(non_empty(env, "MAX_BODY_SIZE"))?,
             log_format: args.common.log_format,
+            auth: crate::config::AuthSettings::load(args.common.config.as_deref(), env)?,
             base_path: args.common.base_path,
             schema: args.common.schema,
         })
@@ -111,6 +112,7 @@ impl Settings {
             project_id: non_empty(env, "TRIPLIT_PROJECT_ID").unwrap_or_else(|| DEV_PROJECT.into()),
             max_body_mb: max_body(non_empty(env, "TRIPLIT_MAX_BODY_SIZE"))?,
             log_format: args.common.log_format,
+            auth: crate::config::AuthSettings::load(args.common.config.as_deref(), env)?,
             base_path: args.common.base_path,
             schema: args.common.schema,
         })
@@ -195,17 +197,22 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             _ => bail!("the schema in {} was refused", path.display()),
         }
     }
-    let verifier = TokenVerifier::new(Some(&s.jwt_secret), s.external_secret.as_deref())
-        .map_err(|e| anyhow::anyhow!("the JWT secret is not usable: {e}"))?;
+    let auth = &s.auth;
+    let verifier = Arc::new(auth.verifier(&s.jwt_secret, s.external_secret.as_deref())?);
+    crate::config::spawn_prefetch(verifier.clone(), time.clone());
+    let shutdown = tokio_util::sync::CancellationToken::new();
     let state = AppState {
         db: db.clone(),
-        verifier: Arc::new(verifier),
+        verifier,
         time,
         config: ServerConfig {
             max_body_bytes: s.max_body_mb.saturating_mul(1024 * 1024),
             base_path: s.base_path.clone(),
         },
         metrics: Some(metrics),
+        connections: Default::default(),
+        rng: Arc::new(SystemRandom),
+        shutdown: shutdown.clone(),
     };
     let listener = tokio::net::TcpListener::bind(s.addr)
         .await
@@ -233,8 +240,14 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%url, storage = store.backend_name(), data = %location, "listening");
+    let on_signal = shutdown.clone();
     axum::serve(listener, ferry_server::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Realtime sessions end (close 1001, clients reconnect) so the
+            // server can drain.
+            on_signal.cancel();
+        })
         .await?;
     tracing::info!("shutting down: finishing in-flight commits");
     store

@@ -1,7 +1,7 @@
 //! `Authorization: Bearer <token>` → a verified Triplit session.
 
 use axum::http::HeaderMap;
-use ferry_auth::TokenVerifier;
+use ferry_auth::{TokenInfo, TokenVerifier};
 use ferry_core::TimeSource;
 use ferry_triplit::TriplitError;
 use ferry_triplit::session::Session;
@@ -9,17 +9,27 @@ use ferry_triplit::session::Session;
 use crate::metrics::AUTH_REFUSALS;
 
 /// Verifies `token` and turns refusals into Triplit's error shape,
-/// counting and logging each refusal by reason (never the token).
-pub fn verify_token(
+/// counting and logging each refusal by reason, with the token's claimed
+/// issuer, `kid` and `alg` (never the token itself).
+pub async fn verify_token(
     verifier: &TokenVerifier,
     time: &dyn TimeSource,
     token: &str,
 ) -> Result<Session, TriplitError> {
-    match verifier.verify(token, time.now_ms()) {
+    match verifier.verify(token, time.now_ms()).await {
         Ok(t) => Ok(Session::from_token(t)),
         Err(e) => {
             ::metrics::counter!(AUTH_REFUSALS, "reason" => e.code()).increment(1);
-            tracing::info!(reason = e.code(), "token refused");
+            let info = TokenInfo::peek(token);
+            tracing::info!(
+                reason = e.code(),
+                iss = info.iss.as_deref().unwrap_or(""),
+                kid = info.kid.as_deref().unwrap_or(""),
+                alg = info.alg.as_deref().unwrap_or(""),
+                issuer = e.issuer().unwrap_or(""),
+                detail = %e,
+                "token refused"
+            );
             Err(TriplitError::new(
                 e.triplit_name(),
                 e.status(),
@@ -31,7 +41,7 @@ pub fn verify_token(
 }
 
 /// Reads the Bearer token the way upstream's middleware does.
-pub fn session_from_headers(
+pub async fn session_from_headers(
     verifier: &TokenVerifier,
     time: &dyn TimeSource,
     headers: &HeaderMap,
@@ -51,7 +61,7 @@ pub fn session_from_headers(
         ));
     }
     match parts.next() {
-        Some(token) if !token.is_empty() => verify_token(verifier, time, token),
+        Some(token) if !token.is_empty() => verify_token(verifier, time, token).await,
         _ => Err(no_token("Missing authorization token")),
     }
 }

@@ -14,5 +14,6 @@ mod auth;
 pub mod metrics;
 mod router;
 mod triplit_routes;
+pub mod ws;
 
 pub use router::{AppState, ServerConfig, router};

@@ -52,6 +52,12 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Renders `/metrics`; `None` disables the route.
     pub metrics: Option<PrometheusHandle>,
+    /// Live realtime connections (for `/update-token`).
+    pub connections: Arc<crate::ws::Connections>,
+    /// Randomness for client ids.
+    pub rng: Arc<dyn ferry_core::RandomSource>,
+    /// Cancelled when the server shuts down; sessions close with 1001.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The full router: Triplit's HTTP API plus `/healthcheck` and `/metrics`.
@@ -87,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             "/bulk-insert-file",
             post(triplit_routes::bulk_insert_file).fallback(triplit_routes::fallback),
         )
+        .route("/", any(triplit_routes::root))
         .route(
             "/{route}",
             post(triplit_routes::generic).fallback(triplit_routes::fallback),

@@ -42,8 +42,8 @@ fn reply(r: Reply) -> Response {
     }
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Session, TriplitError> {
-    session_from_headers(&state.verifier, state.time.as_ref(), headers)
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Session, TriplitError> {
+    session_from_headers(&state.verifier, state.time.as_ref(), headers).await
 }
 
 fn too_large(limit: usize) -> TriplitError {
@@ -98,7 +98,7 @@ pub async fn generic(
     // The path inside the (possibly nested) router: `/fetch` → `fetch`.
     let route = request.uri().path().trim_start_matches('/').to_string();
     let body = request.into_body();
-    let session = match authenticate(&state, &headers) {
+    let session = match authenticate(&state, &headers).await {
         Ok(s) => s,
         Err(e) => return error(&e),
     };
@@ -126,7 +126,7 @@ pub async fn bulk_insert_file(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let session = match authenticate(&state, &headers) {
+    let session = match authenticate(&state, &headers).await {
         Ok(s) => s,
         Err(e) => return error(&e),
     };
@@ -211,7 +211,7 @@ fn split_bytes<'a>(mut hay: &'a [u8], delim: &[u8]) -> Vec<&'a [u8]> {
 
 /// `GET /version`.
 pub async fn version(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = authenticate(&state, &headers) {
+    if let Err(e) = authenticate(&state, &headers).await {
         return error(&e);
     }
     (
@@ -222,23 +222,76 @@ pub async fn version(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .into_response()
 }
 
-/// `POST /update-token {clientId}`: extends a realtime session. Until the
-/// realtime engine lands no client id is known.
+/// `POST /update-token {clientId}` with the new token as Bearer: extends
+/// a realtime session when the roles are unchanged (the socket is closed
+/// with `ROLES_MISMATCH` otherwise; the answer is `200 OK` either way).
 pub async fn update_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(e) = authenticate(&state, &headers) {
-        return error(&e);
+    let session = match authenticate(&state, &headers).await {
+        Ok(s) => s,
+        Err(e) => return error(&e),
+    };
+    let bytes = match read_body(&state, "update-token", body).await {
+        Ok(b) => b,
+        Err(e) => return error(&e),
+    };
+    let client_id = match parse_json(&bytes) {
+        Input::Json(v) => v
+            .get("clientId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    };
+    let no_connection = || {
+        error(&TriplitError::new(
+            "TriplitError",
+            400,
+            "No connection found for clientId",
+            None,
+        ))
+    };
+    let Some(client_id) = client_id else {
+        return no_connection();
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    if !state
+        .connections
+        .send(
+            &client_id,
+            crate::ws::Control::UpdateToken(session, done_tx),
+        )
+        .await
+    {
+        return no_connection();
     }
-    let _ = read_body(&state, "update-token", body).await;
-    error(&TriplitError::new(
-        "TriplitError",
-        400,
-        "No connection found for clientId",
-        None,
-    ))
+    let _ = done_rx.await;
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
+        "OK",
+    )
+        .into_response()
+}
+
+/// `GET /`: the WebSocket upgrade; without one, upstream's authenticated 404.
+pub async fn root(State(state): State<AppState>, request: Request) -> Response {
+    use axum::extract::FromRequest;
+    if request.method() == axum::http::Method::GET && crate::ws::wants_upgrade(request.headers()) {
+        let (parts, body) = request.into_parts();
+        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+        let request = Request::from_parts(parts, body);
+        return match axum::extract::ws::WebSocketUpgrade::from_request(request, &state).await {
+            Ok(ws) => crate::ws::upgrade(State(state), Query(query), ws).await,
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let headers = request.headers().clone();
+    fallback(State(state), headers, request).await
 }
 
 /// Everything else: authenticated like upstream's catch-all, then 404.
@@ -247,7 +300,7 @@ pub async fn fallback(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    if let Err(e) = authenticate(&state, &headers) {
+    if let Err(e) = authenticate(&state, &headers).await {
         return error(&e);
     }
     let path = request.uri().path().to_string();

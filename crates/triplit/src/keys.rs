@@ -47,6 +47,11 @@ pub fn schema() -> Vec<u8> {
     root().str("schema").finish()
 }
 
+/// The key of the read-stamp lease (Unix ms, 8 bytes big-endian).
+pub fn clock_lease() -> Vec<u8> {
+    root().str("lease").finish()
+}
+
 /// Splits an entity key into `(collection, id)`.
 pub fn parse_entity(key: &[u8]) -> Option<(String, String)> {
     let mut parts = decode(key)?.into_iter();

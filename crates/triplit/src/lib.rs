@@ -19,6 +19,7 @@ pub mod query;
 pub mod schema;
 pub mod session;
 pub mod superjson;
+pub mod sync;
 pub mod types;
 
 pub use changes::{CollectionChanges, DbChanges};

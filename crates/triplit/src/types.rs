@@ -77,6 +77,40 @@ pub fn encode_insert(
     Ok(js::js_normalize_map(&out))
 }
 
+/// HTTP `/update` with a plain-object `changes` (`DBTransaction.update`):
+/// an `id` key is refused with upstream's `InvalidOperationError`, then the
+/// patch is encoded as given — no defaults, only the keys present, sets
+/// from arrays (or already encoded objects), dates from any
+/// `Date.parse`-able string or epoch ms, enums checked, and an **unknown
+/// property rejected** (`… as type: record | Context: Unrecognized
+/// property: zz`). Schemaless patches are returned unchanged. Upstream then
+/// skips an empty patch and validates the rest at commit: callers run
+/// [`validate_encoded`] with `partial = true`.
+pub fn encode_update(
+    collection_name: &str,
+    collection: Option<&Collection>,
+    changes: &Map<String, Value>,
+) -> Result<Map<String, Value>, TriplitError> {
+    if let Some(id) = changes.get("id") {
+        return Err(TriplitError::new(
+            "InvalidOperationError",
+            400,
+            "You are attempting to perform an operation that is not valid.",
+            Some(format!(
+                "Attempted to update the id of an entity in the {collection_name} to {}. The 'id' attribute of an entity is immutable and cannot be updated.",
+                js::js_string(Some(id))
+            )),
+        ));
+    }
+    let Some(c) = collection else {
+        return Ok(js::js_normalize_map(changes));
+    };
+    match encode::encode(&c.schema, &Value::Object(changes.clone()))? {
+        Some(Value::Object(m)) => Ok(js::js_normalize_map(&m)),
+        _ => Ok(Map::new()),
+    }
+}
+
 /// A stored (encoded) entity → its HTTP serialized form, as `/fetch` and
 /// the insert routes answer (`serializeEntity(schema, decode(entity))`).
 ///

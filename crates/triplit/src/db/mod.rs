@@ -8,7 +8,8 @@
 //! post-state of every touched entity. The record is what realtime fan-out
 //! and other nodes consume.
 
-mod read;
+pub(crate) mod read;
+mod stamps;
 mod write;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+pub use stamps::{LEASE_AHEAD_MS, Stamps};
 pub use write::{Commit, Touched, Transaction};
 
 use crate::TriplitError;
@@ -29,6 +31,7 @@ use crate::schema::Schema;
 pub struct TriplitDb {
     store: Arc<dyn Store>,
     clock: Arc<HybridClock>,
+    stamps: Arc<Stamps>,
     rng: Arc<dyn RandomSource>,
     time: Arc<dyn TimeSource>,
     schema: RwLock<Option<Arc<Schema>>>,
@@ -43,11 +46,16 @@ impl TriplitDb {
         time: Arc<dyn TimeSource>,
         rng: Arc<dyn RandomSource>,
     ) -> Result<Self, TriplitError> {
-        let (floor, schema_json) = store
+        let (floor, lease_ms, schema_json) = store
             .read(|txn| {
                 let floor = load_clock_floor(txn)?;
+                let lease = txn
+                    .get(&keys::clock_lease())?
+                    .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
                 let schema = txn.get(&keys::schema())?;
-                Ok::<_, TriplitError>((floor, schema))
+                Ok::<_, TriplitError>((floor, lease, schema))
             })
             .await?;
         let schema = match schema_json {
@@ -61,10 +69,13 @@ impl TriplitDb {
             }
             None => None,
         };
+        let floor = floor.max(Hlc::new(lease_ms, 0));
         let clock = Arc::new(HybridClock::new(time.clone(), floor));
+        let stamps = Arc::new(Stamps::new(clock.clone(), lease_ms));
         Ok(Self {
             store,
             clock,
+            stamps,
             rng,
             time,
             schema: RwLock::new(schema),
@@ -85,6 +96,23 @@ impl TriplitDb {
     /// The clock stamping writes.
     pub fn clock(&self) -> &Arc<HybridClock> {
         &self.clock
+    }
+
+    /// A timestamp to send with data read after it is taken: every write
+    /// stamped below it is already visible, and it never repeats or goes
+    /// backwards, across restarts too (see `stamps.rs`).
+    pub async fn read_timestamp(&self) -> Result<Hlc, TriplitError> {
+        let (stamp, extend) = self.stamps.for_read().await;
+        if let Some(lease) = extend {
+            self.store
+                .write(move |txn| {
+                    txn.put(&keys::clock_lease(), &lease.to_be_bytes())?;
+                    Ok::<_, TriplitError>(())
+                })
+                .await?;
+            self.stamps.lease_extended(lease);
+        }
+        Ok(stamp)
     }
 
     /// The highest timestamp handed out so far.

@@ -225,20 +225,27 @@ impl TriplitDb {
             return Ok(self.clock.last());
         }
         let schema = self.schema();
-        let clock = self.clock.clone();
+        let stamps = self.stamps.clone();
         let session = session.clone();
         let changes = Arc::new(tx.changes);
         let started = std::time::Instant::now();
-        let ((stamp, touched), seq) = self
+        let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
+        let taken_in = taken.clone();
+        let result = self
             .store
             .write(move |txn| {
-                let stamp = clock.next();
+                let stamp = stamps.for_write();
+                taken_in.lock().push(stamp);
                 let touched = apply(txn, schema.as_deref(), &session, &changes, stamp)?;
                 persist_clock(txn, stamp)?;
                 txn.set_change(feed_record(stamp, &touched));
                 Ok::<_, TriplitError>((stamp, touched))
             })
-            .await?;
+            .await;
+        for stamp in taken.lock().drain(..) {
+            self.stamps.settle(stamp);
+        }
+        let ((stamp, touched), seq) = result?;
         metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
         metrics::histogram!("ferry_commit_duration_seconds", "protocol" => "triplit")
             .record(started.elapsed().as_secs_f64());
@@ -255,8 +262,10 @@ impl TriplitDb {
     /// Deletes every entity; with `full`, the schema too. Entity
     /// timestamps are kept (they are what sync checkpoints compare with).
     pub async fn clear(&self, full: bool) -> Result<(), TriplitError> {
-        let clock = self.clock.clone();
-        let ((stamp, touched), seq) = self
+        let stamps = self.stamps.clone();
+        let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
+        let taken_in = taken.clone();
+        let result = self
             .store
             .write(move |txn| {
                 let mut keys_found = Vec::new();
@@ -268,7 +277,8 @@ impl TriplitDb {
                         std::ops::ControlFlow::Continue(())
                     },
                 )?;
-                let stamp = clock.next();
+                let stamp = stamps.for_write();
+                taken_in.lock().push(stamp);
                 let mut touched = Vec::new();
                 for k in keys_found {
                     txn.delete(&k)?;
@@ -284,7 +294,11 @@ impl TriplitDb {
                 txn.set_change(feed_record(stamp, &touched));
                 Ok::<_, TriplitError>((stamp, touched))
             })
-            .await?;
+            .await;
+        for stamp in taken.lock().drain(..) {
+            self.stamps.settle(stamp);
+        }
+        let ((stamp, touched), seq) = result?;
         if full {
             *self.schema.write() = None;
         }

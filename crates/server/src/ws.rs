@@ -1,0 +1,284 @@
+//! The Triplit WebSocket: `GET /?token=…` upgrades to a sync session.
+//!
+//! One task per socket runs a `select!` over the client's frames, commits
+//! from every source (fan-out), a coalescing flush timer, the token's
+//! expiry and server shutdown. Frames to the client go through a bounded
+//! outbox drained by a separate writer task: a client that stops reading
+//! fills its outbox and is disconnected with a retryable close, so it never
+//! slows writers or other clients.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use ferry_triplit::session::Session;
+use ferry_triplit::sync::{CloseReason, Outbound, SyncConnection, close};
+use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::auth::verify_token;
+use crate::metrics::{LIVE_QUERIES, OPEN_CONNECTIONS};
+use crate::router::AppState;
+
+/// Frames queued for one client before it counts as stalled.
+const OUTBOX_FRAMES: usize = 1024;
+/// How long commits are coalesced into one `ENTITY_DATA`.
+const FLUSH_DELAY: Duration = Duration::from_millis(5);
+/// Close code for "stalled, reconnect": 1013 Try Again Later (the client
+/// reconnects on any close whose reason is not `retry: false`).
+const STALLED_CLOSE: u16 = 1013;
+
+/// A message to a live connection from elsewhere (`/update-token`).
+pub enum Control {
+    /// A refreshed token: keep the session if the roles are unchanged.
+    UpdateToken(Session, oneshot::Sender<()>),
+}
+
+/// Live connections by client id.
+#[derive(Default)]
+pub struct Connections {
+    by_client: Mutex<HashMap<String, mpsc::Sender<Control>>>,
+}
+
+impl Connections {
+    /// Sends `control` to `client_id`; `false` when no such connection.
+    pub async fn send(&self, client_id: &str, control: Control) -> bool {
+        let tx = self.by_client.lock().get(client_id).cloned();
+        match tx {
+            Some(tx) => tx.send(control).await.is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// `GET /` with an upgrade.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.read_buffer_size(4096)
+        .write_buffer_size(4096)
+        .max_message_size(state.config.max_body_bytes.max(64 << 20))
+        .on_upgrade(move |socket| session(state, params, socket))
+}
+
+/// Whether a request asks for a WebSocket.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn send_close(socket: &mut WebSocket, out: Outbound) {
+    if let Outbound::Close {
+        message,
+        code,
+        reason,
+    } = out
+    {
+        let _ = socket.send(Message::Text(message.into())).await;
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+}
+
+async fn session(state: AppState, params: HashMap<String, String>, mut socket: WebSocket) {
+    let token = params.get("token").cloned().unwrap_or_default();
+    let session = match verify_token(&state.verifier, state.time.as_ref(), &token).await {
+        Ok(s) => s,
+        Err(e) => {
+            send_close(
+                &mut socket,
+                close(CloseReason::Unauthorized, Some(&e.message())),
+            )
+            .await;
+            return;
+        }
+    };
+    if session
+        .expires_at_ms
+        .is_some_and(|exp| exp < state.time.now_ms())
+    {
+        send_close(
+            &mut socket,
+            close(CloseReason::Unauthorized, Some("Token expired")),
+        )
+        .await;
+        return;
+    }
+    let client_id = new_client_id(&state);
+    let mut conn = SyncConnection::new(state.db.clone(), session, client_id.clone());
+    let (control_tx, mut control_rx) = mpsc::channel(8);
+    state
+        .connections
+        .by_client
+        .lock()
+        .insert(client_id.clone(), control_tx);
+    ::metrics::gauge!(OPEN_CONNECTIONS, "protocol" => "triplit").increment(1.0);
+
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOX_FRAMES);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let push = |msg: Message| -> bool { out_tx.try_send(msg).is_ok() };
+
+    let mut commits = state.db.subscribe_commits();
+    let mut flush_at: Option<Instant> = None;
+    let mut live = 0usize;
+    let _ = push(Message::Text(conn.ready().into()));
+    loop {
+        let expiry = conn.session().expires_at_ms.map(|exp| {
+            Instant::now() + Duration::from_millis(exp.saturating_sub(state.time.now_ms()))
+        });
+        tokio::select! {
+            frame = stream.next() => {
+                let Some(Ok(frame)) = frame else { break };
+                match frame {
+                    Message::Text(text) => {
+                        let mut ok = true;
+                        for out in conn.handle_text(text.as_str()).await {
+                            ok &= match out {
+                                Outbound::Text(t) => push(Message::Text(t.into())),
+                                Outbound::Close { message, code, reason } => {
+                                    let _ = push(Message::Text(message.into()));
+                                    let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                                    false
+                                }
+                            };
+                        }
+                        if !ok {
+                            break;
+                        }
+                    }
+                    Message::Close(frame) => {
+                        // Echo the client's code and reason (the client reads
+                        // its close event from our frame).
+                        let _ = push(Message::Close(frame));
+                        break;
+                    }
+                    Message::Binary(_) => {
+                        let e = ferry_triplit::TriplitError::malformed_payload("Messages payloads must be valid JSON.", Some("binary frames are not supported".into()));
+                        let _ = push(Message::Text(ferry_triplit::sync::protocol::error(None, &e, None).into()));
+                    }
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            commit = commits.recv() => {
+                match commit {
+                    Ok(c) => {
+                        if conn.note_commit(&c) && flush_at.is_none() {
+                            flush_at = Some(Instant::now() + FLUSH_DELAY);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        conn.mark_all_dirty();
+                        flush_at.get_or_insert(Instant::now());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            _ = sleep_until_opt(flush_at), if flush_at.is_some() => {
+                flush_at = None;
+                match conn.flush().await {
+                    Ok(Some(data)) => {
+                        if !push(Message::Text(data.into())) {
+                            tracing::warn!(client = %client_id, "outbox full: disconnecting a stalled client");
+                            let _ = out_tx.try_send(Message::Close(Some(CloseFrame { code: STALLED_CLOSE, reason: Utf8Bytes::from_static("") })));
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(client = %client_id, error = %e, "refreshing queries failed"),
+                }
+            }
+            _ = sleep_until_opt(expiry), if expiry.is_some() => {
+                let Outbound::Close { message, code, reason } = close(CloseReason::TokenExpired, None) else { break };
+                // Upstream's TOKEN_EXPIRED message carries no `message`.
+                let _ = message;
+                let _ = push(Message::Text(CloseReason::TokenExpired.message(None).into()));
+                let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                break;
+            }
+            control = control_rx.recv() => {
+                match control {
+                    Some(Control::UpdateToken(new, done)) => {
+                        let schema = state.db.schema();
+                        if ferry_triplit::sync::roles::same_roles(schema.as_deref(), conn.session(), &new) {
+                            conn.replace_session(new);
+                        } else {
+                            let out = close(CloseReason::RolesMismatch, Some("Roles for new token don't match the old token."));
+                            if let Outbound::Close { message, code, reason } = out {
+                                let _ = push(Message::Text(message.into()));
+                                let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                            }
+                            let _ = done.send(());
+                            break;
+                        }
+                        let _ = done.send(());
+                    }
+                    None => break,
+                }
+            }
+            _ = state.shutdown.cancelled() => {
+                let _ = push(Message::Close(Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("") })));
+                break;
+            }
+        }
+        let now_live = conn.live_queries();
+        if now_live != live {
+            ::metrics::gauge!(LIVE_QUERIES, "protocol" => "triplit")
+                .increment(now_live as f64 - live as f64);
+            live = now_live;
+        }
+    }
+    ::metrics::gauge!(LIVE_QUERIES, "protocol" => "triplit").decrement(live as f64);
+    ::metrics::gauge!(OPEN_CONNECTIONS, "protocol" => "triplit").decrement(1.0);
+    state.connections.by_client.lock().remove(&client_id);
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn new_client_id(state: &AppState) -> String {
+    let mut b = [0u8; 16];
+    state.rng.fill(&mut b);
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Shared handle type.
+pub type SharedConnections = Arc<Connections>;

@@ -1,0 +1,501 @@
+//! Running a compiled plan against a store snapshot (upstream's
+//! `executeSteps`).
+//!
+//! Candidates flow lazily through the filter stages, so a `limit` without
+//! `order` stops reading early. Collections are read in pages; one that a
+//! nested loop scans again within the same execution is decoded once and
+//! kept in memory for the rest of it. Views are computed at their first
+//! use, with the variable stack of that moment, and reused.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::rc::Rc;
+
+use ferry_store::{KeyRange, ReadTxn};
+use serde_json::Value;
+
+use super::compare::compare_value;
+use super::compile::{After, Plan, RelFilter, SortKey, Step, view_id};
+use super::errors::engine;
+use super::operand::Operand;
+use super::ast::{Filter, Stmt};
+use super::row::{Row, Sub};
+use super::variables::{Scope, components};
+use super::view_search::resolve_from_view;
+use crate::types::js::{js_entries, js_truthy};
+use crate::{TriplitError, keys};
+
+const PAGE: usize = 256;
+
+/// One execution of a plan.
+pub struct Exec<'p> {
+    txn: &'p dyn ReadTxn,
+    plan: &'p Plan,
+    views: Vec<Option<Rc<Vec<Row>>>>,
+    scans: HashMap<String, u32>,
+    cache: HashMap<String, Rc<Vec<Row>>>,
+}
+
+enum Source {
+    Scan(Rc<str>),
+    Ids(Rc<str>, Vec<String>),
+    Rows(Vec<Row>),
+}
+
+enum Bound<'p> {
+    Static(Filter),
+    Group(bool, Vec<Bound<'p>>),
+    Exists(&'p [Step]),
+}
+
+enum Stage<'p> {
+    Filter(Vec<Filter>, Option<&'p After>),
+    Sub(&'p [Step]),
+    Rel(Bound<'p>),
+    Limit(f64),
+}
+
+fn decode(collection: &Rc<str>, id: &str, bytes: &[u8]) -> Result<Row, TriplitError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v @ Value::Object(_)) => Ok(Row::new(collection.clone(), Rc::from(id), v)),
+        _ => Err(TriplitError::internal(format!(
+            "stored entity {collection}/{id} is not a JSON object"
+        ))),
+    }
+}
+
+fn pushed(stack: &[Row], row: &Row) -> Vec<Row> {
+    let mut s = Vec::with_capacity(stack.len() + 1);
+    s.extend_from_slice(stack);
+    s.push(row.clone());
+    s
+}
+
+impl<'p> Exec<'p> {
+    /// A fresh execution (no views computed yet).
+    pub fn new(txn: &'p dyn ReadTxn, plan: &'p Plan) -> Self {
+        Exec {
+            txn,
+            plan,
+            views: vec![None; plan.views.len()],
+            scans: HashMap::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Runs `steps` with `stack` as the variable stack. With `one`, only
+    /// the first row gets its includes computed.
+    pub fn run(&mut self, steps: &'p [Step], stack: &[Row], one: bool) -> Result<Vec<Row>, TriplitError> {
+        let mut results: Vec<Row> = Vec::new();
+        let mut source: Option<Source> = None;
+        let mut stages: Vec<Stage<'p>> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Scan(c) => source = Some(Source::Scan(Rc::from(c.as_str()))),
+                Step::IdLookup(c, value) => {
+                    let ids = self.ids(value, stack)?;
+                    source = Some(Source::Ids(Rc::from(c.as_str()), ids));
+                }
+                Step::PrepareView(id) => self.prepare_view(*id, stack)?,
+                Step::ResolveFromView(id, stmts) => {
+                    let Some(Some(view)) = self.views.get(*id) else {
+                        return Err(engine(format!("View {id} not found")));
+                    };
+                    let mut rows = view.as_ref().clone();
+                    for s in stmts {
+                        let value = self.bind_value(&s.value, stack, false)?;
+                        rows = resolve_from_view(rows, &s.path, &s.op, &value)?;
+                    }
+                    results = rows.clone();
+                    source = Some(Source::Rows(rows));
+                }
+                Step::IterFilter(filters, after) => {
+                    let bound = self.bind_all(filters, stack)?;
+                    stages.push(Stage::Filter(bound, after.as_ref()));
+                }
+                Step::IterSubqueryFilter(sub) => stages.push(Stage::Sub(sub)),
+                Step::IterRelFilter(f) => stages.push(Stage::Rel(self.bind_rel(f, stack)?)),
+                Step::IterLimit(n) => stages.push(Stage::Limit(*n)),
+                Step::Collect => {
+                    let src = source.take().ok_or_else(|| engine("No candidate iterator found when trying to COLLECT"))?;
+                    results = self.collect(src, std::mem::take(&mut stages), stack)?;
+                }
+                Step::Sort(keys) => sort(&mut results, keys),
+                Step::Limit(n) => results.truncate(n.trunc().max(0.0).min(usize::MAX as f64) as usize),
+                Step::Subquery { alias, steps: sub, one: sub_one } => {
+                    if one && !matches!(alias, super::plan::Alias::Order(_)) {
+                        results.truncate(1);
+                    }
+                    for row in &mut results {
+                        let s = pushed(stack, row);
+                        let found = self.run(sub, &s, *sub_one)?;
+                        let value = if *sub_one {
+                            Sub::One(found.into_iter().next())
+                        } else {
+                            Sub::Many(found)
+                        };
+                        row.set_sub(alias.clone(), value);
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    fn prepare_view(&mut self, id: usize, stack: &[Row]) -> Result<(), TriplitError> {
+        match self.views.get(id) {
+            Some(Some(_)) => return Ok(()),
+            Some(None) => {}
+            None => return Err(engine(format!("View {id} not found"))),
+        }
+        let plan: &'p Plan = self.plan;
+        let rows = self.run(&plan.views[id], stack, false)?;
+        self.views[id] = Some(Rc::new(rows));
+        Ok(())
+    }
+
+    fn collect(&mut self, src: Source, stages: Vec<Stage<'p>>, stack: &[Row]) -> Result<Vec<Row>, TriplitError> {
+        let mut out = Vec::new();
+        let mut counts = vec![0usize; stages.len()];
+        let mut feed = |exec: &mut Self, row: Row, out: &mut Vec<Row>| -> Result<ControlFlow<()>, TriplitError> {
+            for (i, stage) in stages.iter().enumerate() {
+                let pass = match stage {
+                    Stage::Filter(filters, after) => {
+                        filters_pass(&row.data, filters)? && after.is_none_or(|a| after_pass(&row.data, a))
+                    }
+                    Stage::Sub(steps) => !exec.run(steps, &pushed(stack, &row), false)?.is_empty(),
+                    Stage::Rel(f) => exec.rel_pass(&row, f, stack)?,
+                    Stage::Limit(n) => {
+                        if counts[i] as f64 >= *n {
+                            return Ok(ControlFlow::Break(()));
+                        }
+                        counts[i] += 1;
+                        true
+                    }
+                };
+                if !pass {
+                    return Ok(ControlFlow::Continue(()));
+                }
+            }
+            out.push(row);
+            Ok(ControlFlow::Continue(()))
+        };
+        match src {
+            Source::Rows(rows) => {
+                for row in rows {
+                    if feed(self, row, &mut out)?.is_break() {
+                        break;
+                    }
+                }
+            }
+            Source::Ids(c, ids) => {
+                for id in ids {
+                    let Some(bytes) = self.txn.get(&keys::entity(&c, &id))? else {
+                        continue;
+                    };
+                    if feed(self, decode(&c, &id, &bytes)?, &mut out)?.is_break() {
+                        break;
+                    }
+                }
+            }
+            Source::Scan(c) => {
+                let seen = self.scans.entry(c.to_string()).or_insert(0);
+                *seen += 1;
+                if *seen > 1 && !self.cache.contains_key(c.as_ref()) {
+                    let all = self.scan_all(&c)?;
+                    self.cache.insert(c.to_string(), Rc::new(all));
+                }
+                if let Some(all) = self.cache.get(c.as_ref()).cloned() {
+                    for row in all.iter() {
+                        if feed(self, row.clone(), &mut out)?.is_break() {
+                            break;
+                        }
+                    }
+                } else {
+                    let prefix = keys::collection(&c);
+                    let mut range = KeyRange::prefix(&prefix);
+                    loop {
+                        let (page, next) = self.page(&c, &range)?;
+                        let mut stop = false;
+                        for row in page {
+                            if feed(self, row, &mut out)?.is_break() {
+                                stop = true;
+                                break;
+                            }
+                        }
+                        match next {
+                            Some(start) if !stop => range.start = start,
+                            _ => break,
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to [`PAGE`] rows of `range` and where the next page starts.
+    fn page(&self, c: &Rc<str>, range: &KeyRange) -> Result<(Vec<Row>, Option<Vec<u8>>), TriplitError> {
+        let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        self.txn.scan(range, false, &mut |k, v| {
+            raw.push((k.to_vec(), v.to_vec()));
+            if raw.len() >= PAGE {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        let next = (raw.len() >= PAGE).then(|| {
+            let mut k = raw.last().map(|(k, _)| k.clone()).unwrap_or_default();
+            k.push(0);
+            k
+        });
+        let rows = raw
+            .iter()
+            .map(|(k, v)| {
+                let id = keys::parse_entity(k).map(|(_, id)| id).unwrap_or_default();
+                decode(c, &id, v)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((rows, next))
+    }
+
+    fn scan_all(&self, c: &Rc<str>) -> Result<Vec<Row>, TriplitError> {
+        let mut range = KeyRange::prefix(&keys::collection(c));
+        let mut all = Vec::new();
+        loop {
+            let (page, next) = self.page(c, &range)?;
+            all.extend(page);
+            match next {
+                Some(start) => range.start = start,
+                None => return Ok(all),
+            }
+        }
+    }
+
+    fn rel_pass(&mut self, row: &Row, f: &Bound<'p>, stack: &[Row]) -> Result<bool, TriplitError> {
+        Ok(match f {
+            Bound::Static(f) => filters_pass(&row.data, std::slice::from_ref(f))?,
+            Bound::Group(and, fs) => {
+                for f in fs {
+                    if self.rel_pass(row, f, stack)? != *and {
+                        return Ok(!*and);
+                    }
+                }
+                *and
+            }
+            Bound::Exists(steps) => !self.run(steps, &pushed(stack, row), false)?.is_empty(),
+        })
+    }
+
+    fn bind_rel(&self, f: &'p RelFilter, stack: &[Row]) -> Result<Bound<'p>, TriplitError> {
+        Ok(match f {
+            RelFilter::Static(f) => Bound::Static(self.bind_filter(f, stack)?),
+            RelFilter::Group(and, fs) => {
+                Bound::Group(*and, fs.iter().map(|f| self.bind_rel(f, stack)).collect::<Result<_, _>>()?)
+            }
+            RelFilter::Exists(steps) => Bound::Exists(steps),
+        })
+    }
+
+    fn bind_all(&self, filters: &[Filter], stack: &[Row]) -> Result<Vec<Filter>, TriplitError> {
+        filters.iter().map(|f| self.bind_filter(f, stack)).collect()
+    }
+
+    /// `bindVariablesInFilter`.
+    fn bind_filter(&self, f: &Filter, stack: &[Row]) -> Result<Filter, TriplitError> {
+        Ok(match f {
+            Filter::Group(g) => Filter::group(g.and, self.bind_all(&g.filters, stack)?),
+            Filter::Stmt(s) if s.value.as_variable().is_some() => Filter::Stmt(Stmt {
+                path: s.path.clone(),
+                op: s.op.clone(),
+                value: self.bind_value(&s.value, stack, true)?,
+            }),
+            other => other.clone(),
+        })
+    }
+
+    fn bind_value(&self, v: &Operand, stack: &[Row], with_views: bool) -> Result<Operand, TriplitError> {
+        match v.as_variable() {
+            Some(var) => Ok(to_operand(self.resolve(var, stack, with_views)?)),
+            None => Ok(v.clone()),
+        }
+    }
+
+    /// `resolveVariable`: `None` is `undefined`.
+    fn resolve(&self, var: &str, stack: &[Row], with_views: bool) -> Result<Option<Value>, TriplitError> {
+        let c = components(var);
+        match c.scope {
+            Some(Scope::Relative(n)) => {
+                if (stack.len() as i64) < n {
+                    return Err(engine(format!(
+                        "Variable reference is out of bounds. Tried to find {var} in stack of size {}",
+                        stack.len()
+                    )));
+                }
+                let idx = stack.len() as i64 - n;
+                let frame = usize::try_from(idx).ok().and_then(|i| stack.get(i));
+                Ok(frame.and_then(|f| f.lookup(&c.path)))
+            }
+            None if c.path.first().is_some_and(|p| p.starts_with("view_")) => {
+                let name = &c.path[0];
+                let view = match name[5..].parse::<usize>().ok().and_then(|i| self.views.get(i)) {
+                    Some(Some(v)) if with_views => v,
+                    _ => return Err(engine(format!("View {name} not found in vars"))),
+                };
+                let rest = &c.path[1..];
+                Ok(Some(Value::Array(
+                    view.iter().map(|r| r.lookup(rest).unwrap_or(Value::Null)).collect(),
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The ids an `id =`/`id in` statement looks up, in order, deduplicated.
+    fn ids(&self, v: &Operand, stack: &[Row]) -> Result<Vec<String>, TriplitError> {
+        let mut raw = Vec::new();
+        match v {
+            Operand::Json(Value::String(s)) if s.starts_with('$') => {
+                id_array(self.resolve(s, stack, true)?.as_ref(), &mut raw);
+            }
+            Operand::Json(Value::String(s)) => raw.push(s.clone()),
+            Operand::Set(items) => raw.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string))),
+            Operand::Undefined | Operand::Json(Value::Null) => {}
+            Operand::Json(other) => {
+                return Err(engine(format!("{other} is not iterable (an id filter needs an id or a list of ids)")));
+            }
+        }
+        let mut out: Vec<String> = Vec::with_capacity(raw.len());
+        for id in raw {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `resolvedVarToIdArray`.
+fn id_array(v: Option<&Value>, out: &mut Vec<String>) {
+    match v {
+        Some(Value::String(s)) => out.push(s.clone()),
+        Some(Value::Array(items)) => items.iter().for_each(|i| id_array(Some(i), out)),
+        Some(Value::Object(m)) => out.extend(
+            crate::types::js::js_key_order(m)
+                .into_iter()
+                .filter(|k| m.get(*k) == Some(&Value::Bool(true)))
+                .cloned(),
+        ),
+        _ => {}
+    }
+}
+
+/// A resolved variable as a filter value: arrays become sets, with the
+/// live keys of objects inside them (stored sets) as members.
+fn to_operand(v: Option<Value>) -> Operand {
+    match v {
+        None => Operand::Undefined,
+        Some(Value::Array(items)) => {
+            let mut members = Vec::new();
+            for item in items {
+                if matches!(item, Value::Object(_) | Value::Array(_)) {
+                    for (k, live) in js_entries(&item) {
+                        if js_truthy(live) {
+                            members.push(Value::String(k));
+                        }
+                    }
+                } else {
+                    members.push(item);
+                }
+            }
+            Operand::set_from(members)
+        }
+        Some(v) => Operand::Json(v),
+    }
+}
+
+/// `satisfiesNonRelationalFilter` over every filter (short-circuiting).
+pub(super) fn filters_pass(data: &Value, filters: &[Filter]) -> Result<bool, TriplitError> {
+    for f in filters {
+        if !static_pass(data, f)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn static_pass(data: &Value, f: &Filter) -> Result<bool, TriplitError> {
+    Ok(match f {
+        Filter::Bool(b) => *b,
+        Filter::Stmt(s) => super::filter::evaluate(
+            super::filter::attribute(data, &s.path).as_deref(),
+            &s.op,
+            &s.value,
+        )?,
+        Filter::Group(g) => {
+            for f in &g.filters {
+                if static_pass(data, f)? != g.and {
+                    return Ok(!g.and);
+                }
+            }
+            g.and
+        }
+        Filter::Exists(_) => {
+            return Err(engine("Subquery filters should be filtered out before this point"));
+        }
+    })
+}
+
+/// `satisfiesAfter`.
+pub(super) fn after_pass(data: &Value, after: &After) -> bool {
+    for (i, (cursor, (path, desc))) in after.cursor.iter().zip(&after.order).enumerate() {
+        let v = super::filter::attribute(data, path).map(|v| v.into_owned()).unwrap_or(Value::Null);
+        let mut cmp = compare_value(&v, cursor);
+        if *desc {
+            cmp = cmp.reverse();
+        }
+        match cmp {
+            std::cmp::Ordering::Less => return false,
+            std::cmp::Ordering::Greater => return true,
+            std::cmp::Ordering::Equal if i + 1 == after.cursor.len() => return after.inclusive,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    true
+}
+
+fn sort_value(row: &Row, key: &SortKey) -> Value {
+    let mut current = row;
+    for alias in &key.subs {
+        match current.sub(alias) {
+            Some(Sub::One(Some(r))) => current = r,
+            // A missing related entity sorts as null (upstream crashes).
+            _ => return Value::Null,
+        }
+    }
+    super::filter::value_at(&current.data, key.path.iter().map(String::as_str))
+        .map(|v| v.into_owned())
+        .unwrap_or(Value::Null)
+}
+
+/// `sortViewEntities`: stable, empty values as `null`, `DESC` reversed.
+fn sort(rows: &mut Vec<Row>, keys: &[SortKey]) {
+    let mut keyed: Vec<(Vec<Value>, Row)> = rows
+        .drain(..)
+        .map(|r| (keys.iter().map(|k| sort_value(&r, k)).collect(), r))
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| {
+        for (i, k) in keys.iter().enumerate() {
+            let mut o = compare_value(&a[i], &b[i]);
+            if k.desc {
+                o = o.reverse();
+            }
+            if o.is_ne() {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    rows.extend(keyed.into_iter().map(|(_, r)| r));
+}

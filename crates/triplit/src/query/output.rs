@@ -1,0 +1,162 @@
+//! What a query run produces: result rows with their includes, the sync
+//! closure, and the HTTP serialization of `/fetch`.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::ast::Node;
+use super::filter::value_at;
+use super::plan::Alias;
+use super::row::{Row, Sub};
+use crate::TriplitError;
+use crate::schema::Schema;
+use crate::types::serialize_entity;
+
+/// A result row: a stored (encoded) entity and its includes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRow {
+    /// The entity's collection.
+    pub collection: String,
+    /// The entity's id.
+    pub id: String,
+    /// The entity as stored.
+    pub entity: Map<String, Value>,
+    /// The query's includes for this row, in the query's order.
+    pub includes: Vec<(String, Included)>,
+}
+
+/// The result of one include for one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Included {
+    /// `cardinality: 'one'`: the first match, if any.
+    One(Option<Box<ResultRow>>),
+    /// `cardinality: 'many'`.
+    Many(Vec<ResultRow>),
+}
+
+/// `(collection, id, entity)`: one entity of a sync closure.
+pub type ClosureEntity = (String, String, Map<String, Value>);
+
+/// A query run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueryOutput {
+    /// The root rows in result order, with their includes.
+    pub rows: Vec<ResultRow>,
+    /// Every entity the client needs to evaluate the query itself: the
+    /// rows, their includes at any depth, one witness per `exists` per row
+    /// (inside includes and permission subqueries too) and the entities
+    /// behind relational `order`; full stored entities, each once, in the
+    /// order they were first reached.
+    pub closure: Vec<ClosureEntity>,
+}
+
+pub(super) fn result_row(row: &Row, node: &Node) -> ResultRow {
+    let includes = node
+        .include
+        .iter()
+        .map(|(alias, inc)| {
+            let got = match row.sub(&Alias::Include(alias.clone())) {
+                Some(Sub::One(Some(r))) => Included::One(Some(Box::new(result_row(r, &inc.query)))),
+                Some(Sub::Many(rows)) => Included::Many(rows.iter().map(|r| result_row(r, &inc.query)).collect()),
+                _ if inc.one => Included::One(None),
+                _ => Included::Many(Vec::new()),
+            };
+            (alias.clone(), got)
+        })
+        .collect();
+    ResultRow {
+        collection: row.collection.to_string(),
+        id: row.id.to_string(),
+        entity: row.entity().clone(),
+        includes,
+    }
+}
+
+/// The closure of `rows`: every row reached through any subquery result.
+pub(super) fn closure(rows: &[Row]) -> Vec<ClosureEntity> {
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut out = Vec::new();
+    fn walk(row: &Row, seen: &mut HashSet<(String, String)>, out: &mut Vec<ClosureEntity>) {
+        if seen.insert((row.collection.to_string(), row.id.to_string())) {
+            out.push((row.collection.to_string(), row.id.to_string(), row.entity().clone()));
+        }
+        for (_, sub) in row.subs.iter() {
+            match sub {
+                Sub::One(Some(r)) => walk(r, seen, out),
+                Sub::One(None) => {}
+                Sub::Many(rs) => rs.iter().for_each(|r| walk(r, seen, out)),
+            }
+        }
+    }
+    for r in rows {
+        walk(r, &mut seen, &mut out);
+    }
+    out
+}
+
+/// Upstream's `select` projection: `ValuePointer.Set(out, path,
+/// ValuePointer.Get(entity, path))` for each path.
+fn project(entity: &Map<String, Value>, select: &[String]) -> Map<String, Value> {
+    let root = Value::Object(entity.clone());
+    let mut out = Map::new();
+    for path in select {
+        let segs: Vec<&str> = path.split('.').collect();
+        let value = value_at(&root, segs.iter().copied()).map(|v| v.into_owned());
+        let mut target = &mut out;
+        for seg in &segs[..segs.len() - 1] {
+            let entry = target
+                .entry((*seg).to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            let Value::Object(next) = entry else { break };
+            target = next;
+        }
+        let last = segs[segs.len() - 1].to_string();
+        match value {
+            Some(v) => {
+                target.insert(last, v);
+            }
+            // `undefined`: the key is set but JSON drops it.
+            None => {
+                target.shift_remove(&last);
+            }
+        }
+    }
+    out
+}
+
+fn serialize_row(row: &ResultRow, node: &Node, schema: Option<&Schema>) -> Result<Value, TriplitError> {
+    let collection = schema.and_then(|s| s.collection(&node.collection));
+    let data = match &node.select {
+        Some(select) => project(&row.entity, select),
+        None => row.entity.clone(),
+    };
+    let mut out = serialize_entity(collection, &data)?;
+    for ((alias, inc), (_, got)) in node.include.iter().zip(&row.includes) {
+        let v = match got {
+            Included::One(None) => Value::Null,
+            Included::One(Some(r)) => serialize_row(r, &inc.query, schema)?,
+            Included::Many(rs) => Value::Array(
+                rs.iter()
+                    .map(|r| serialize_row(r, &inc.query, schema))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        out.shift_remove(alias);
+        out.insert(alias.clone(), v);
+    }
+    Ok(Value::Object(out))
+}
+
+/// The `/fetch` body: serialized entities (sets as arrays), `select`
+/// applied, includes nested (`one` → object or `null`, `many` → array).
+pub(super) fn serialize_rows(rows: &[ResultRow], node: &Node, schema: Option<&Schema>) -> Result<Value, TriplitError> {
+    Ok(Value::Array(
+        rows.iter()
+            .map(|r| serialize_row(r, node, schema))
+            .collect::<Result<_, _>>()?,
+    ))
+}

@@ -1,0 +1,447 @@
+//! One client's sync session: handles its messages and computes what it
+//! must receive after each change.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use ferry_core::Hlc;
+use ferry_store::StoreExt;
+use serde_json::{Map, Value, json};
+
+use super::chunks::{Chunks, raw_chunk_data};
+use super::closure::Subscription;
+use super::protocol::{self, CloseReason, frame, parse_timestamp, timestamp_json};
+use super::view::{ClosureEntity, View};
+use crate::db::{Commit, Transaction, TriplitDb};
+use crate::session::Session;
+use crate::superjson::{decode_changes, encode_changes};
+use crate::{DbChanges, TriplitError, keys};
+
+/// What the connection wants the transport to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    /// Send a text frame.
+    Text(String),
+    /// Send a `CLOSE` message, then close with `code` and `reason`.
+    Close {
+        /// The `CLOSE` message text.
+        message: String,
+        /// WebSocket close code.
+        code: u16,
+        /// Close frame reason (JSON `{type, retry}`).
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct LiveQuery {
+    subscription: Subscription,
+}
+
+/// A client's session.
+pub struct SyncConnection {
+    db: Arc<TriplitDb>,
+    session: Session,
+    client_id: String,
+    queries: HashMap<String, LiveQuery>,
+    view: View,
+    chunks: Chunks,
+    dirty: BTreeSet<String>,
+}
+
+/// A checkpoint sent with `CONNECT_QUERY`.
+struct Checkpoint {
+    timestamp: Hlc,
+    entity_ids: Vec<(String, Vec<String>)>,
+}
+
+fn parse_checkpoint(state: Option<&Value>) -> Option<Checkpoint> {
+    let state = state?.as_object()?;
+    let timestamp = parse_timestamp(state.get("timestamp")?)?;
+    let ids = state.get("entityIds")?.as_object()?;
+    let entity_ids = ids
+        .iter()
+        .map(|(c, v)| {
+            let list = v
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (c.clone(), list)
+        })
+        .collect();
+    Some(Checkpoint {
+        timestamp,
+        entity_ids,
+    })
+}
+
+fn bad_payload(message_type: &str, context: String) -> String {
+    protocol::error(
+        Some(message_type),
+        &TriplitError::malformed_payload("The message payload is invalid.", Some(context)),
+        None,
+    )
+}
+
+impl SyncConnection {
+    /// A session for `session` identified by `client_id`.
+    pub fn new(db: Arc<TriplitDb>, session: Session, client_id: String) -> Self {
+        Self {
+            db,
+            session,
+            client_id,
+            queries: HashMap::new(),
+            view: View::default(),
+            chunks: Chunks::default(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// The `READY` message.
+    pub fn ready(&self) -> String {
+        protocol::ready(&self.client_id)
+    }
+
+    /// The client id handed out in `READY`.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The session (the verified token).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Replaces the session after a token refresh with the same roles.
+    pub fn replace_session(&mut self, session: Session) {
+        self.session = session;
+    }
+
+    /// Number of live queries.
+    pub fn live_queries(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// Handles one text frame from the client.
+    pub async fn handle_text(&mut self, text: &str) -> Vec<Outbound> {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(rename = "type")]
+            kind: Option<Value>,
+            #[serde(borrow)]
+            payload: Option<&'a serde_json::value::RawValue>,
+        }
+        let envelope: Envelope = match serde_json::from_str(text) {
+            Ok(e) => e,
+            Err(_) => {
+                let e =
+                    TriplitError::malformed_payload("Messages payloads must be valid JSON.", None);
+                return vec![Outbound::Text(protocol::error(
+                    None,
+                    &e,
+                    Some(json!({"message": text})),
+                ))];
+            }
+        };
+        let kind = match &envelope.kind {
+            Some(Value::String(s)) => s.clone(),
+            other => {
+                let shown = other
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "undefined".into());
+                let e = TriplitError::new(
+                    "UnrecognizedMessageTypeError",
+                    400,
+                    format!("Unrecognized message type: {shown}."),
+                    None,
+                );
+                return vec![Outbound::Text(protocol::error(Some(&shown), &e, None))];
+            }
+        };
+        if kind == "CHUNK" {
+            return self.handle_chunk(text).await;
+        }
+        let payload: Value = match envelope.payload.map(|p| serde_json::from_str(p.get())) {
+            None => Value::Null,
+            Some(Ok(v)) => v,
+            Some(Err(_)) => {
+                let e =
+                    TriplitError::malformed_payload("Messages payloads must be valid JSON.", None);
+                return vec![Outbound::Text(protocol::error(
+                    None,
+                    &e,
+                    Some(json!({"message": text})),
+                ))];
+            }
+        };
+        match kind.as_str() {
+            "CONNECT_QUERY" => self.connect_query(&payload).await,
+            "DISCONNECT_QUERY" => match payload.get("id").and_then(Value::as_str) {
+                Some(id) => {
+                    self.queries.remove(id);
+                    self.view.forget(id);
+                    Vec::new()
+                }
+                None => vec![Outbound::Text(bad_payload(
+                    "DISCONNECT_QUERY",
+                    "id must be a string".into(),
+                ))],
+            },
+            "CHANGES" => vec![Outbound::Text(self.changes(&payload).await)],
+            "PING" => {
+                let mut p = Map::new();
+                if let Some(t) = payload.get("clientTimestamp") {
+                    p.insert("clientTimestamp".into(), t.clone());
+                }
+                p.insert("serverTimestamp".into(), json!(self.db.time().now_ms()));
+                vec![Outbound::Text(frame("PONG", Value::Object(p)))]
+            }
+            // Only meaningful while a schema handshake is pending.
+            "SCHEMA_RESPONSE" => Vec::new(),
+            other => {
+                let e = TriplitError::new(
+                    "UnrecognizedMessageTypeError",
+                    400,
+                    format!("Unrecognized message type: {other}."),
+                    None,
+                );
+                vec![Outbound::Text(protocol::error(Some(other), &e, None))]
+            }
+        }
+    }
+
+    async fn handle_chunk(&mut self, text: &str) -> Vec<Outbound> {
+        let result = raw_chunk_data(text).and_then(|(meta, data)| {
+            let id = match &meta["id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let index = meta["index"].as_u64().ok_or_else(|| {
+                TriplitError::malformed_payload(
+                    "Invalid CHUNK message.",
+                    Some("index must be a number".into()),
+                )
+            })? as usize;
+            let total = meta["total"].as_u64().ok_or_else(|| {
+                TriplitError::malformed_payload(
+                    "Invalid CHUNK message.",
+                    Some("total must be a number".into()),
+                )
+            })? as usize;
+            self.chunks.add(&id, index, total, &data)
+        });
+        match result {
+            Ok(None) => Vec::new(),
+            Ok(Some(whole)) => Box::pin(self.handle_text(&whole)).await,
+            Err(e) => vec![Outbound::Text(protocol::error(Some("CHUNK"), &e, None))],
+        }
+    }
+
+    async fn changes(&mut self, payload: &Value) -> String {
+        let decoded = match decode_changes(payload.get("changes").unwrap_or(&Value::Null)) {
+            Ok(c) => c,
+            Err(e) => return protocol::error(Some("CHANGES"), &e, Some(json!({"failures": []}))),
+        };
+        let first_collection = decoded.collections.first().map(|(c, _)| c.clone());
+        match self
+            .db
+            .commit(&self.session, Transaction::from_changes(decoded))
+            .await
+        {
+            Ok(stamp) => frame("CHANGES_ACK", json!({"timestamp": timestamp_json(stamp)})),
+            Err(e) => {
+                let tx_id = timestamp_json(self.db.last_timestamp()).to_string();
+                let failures =
+                    json!([{"txId": tx_id, "collection": first_collection, "error": e.to_json()}]);
+                protocol::error(Some("CHANGES"), &e, Some(json!({"failures": failures})))
+            }
+        }
+    }
+
+    async fn connect_query(&mut self, payload: &Value) -> Vec<Outbound> {
+        let Some(id) = payload
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return vec![Outbound::Text(bad_payload(
+                "CONNECT_QUERY",
+                "id must be a string".into(),
+            ))];
+        };
+        let params = payload.get("params").cloned().unwrap_or(Value::Null);
+        let schema = self.db.schema();
+        let subscription = match Subscription::prepare(&params, schema.as_deref(), &self.session) {
+            Ok(s) => s,
+            Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
+        };
+        let checkpoint = parse_checkpoint(payload.get("state"));
+        let sub = subscription.clone();
+        let ts_keys: Vec<(String, Vec<String>)> = checkpoint
+            .as_ref()
+            .map(|c| c.entity_ids.clone())
+            .unwrap_or_default();
+        let stamp = match self.db.read_timestamp().await {
+            Ok(t) => t,
+            Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
+        };
+        let read = self
+            .db
+            .store()
+            .read(move |txn| {
+                let closure = sub.closure(txn)?;
+                let mut stamps: HashMap<(String, String), Hlc> = HashMap::new();
+                let mut outside: Vec<crate::db::Touched> = Vec::new();
+                for (c, ids) in &ts_keys {
+                    for i in ids {
+                        let in_closure = closure.iter().any(|(cc, ii, _)| cc == c && ii == i);
+                        if in_closure {
+                            if let Some(t) = txn
+                                .get(&keys::timestamp(c, i))?
+                                .and_then(|b| Hlc::from_bytes(&b))
+                            {
+                                stamps.insert((c.clone(), i.clone()), t);
+                            }
+                        } else {
+                            let current = txn
+                                .get(&keys::entity(c, i))?
+                                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                                .and_then(|v| v.as_object().cloned());
+                            outside.push((c.clone(), i.clone(), current));
+                        }
+                    }
+                }
+                Ok::<_, TriplitError>((closure, stamps, outside))
+            })
+            .await;
+        let (closure, stamps, outside) = match read {
+            Ok(r) => r,
+            Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
+        };
+        if let Some(cp) = &checkpoint {
+            for (c, i, entity) in &closure {
+                if stamps
+                    .get(&(c.clone(), i.clone()))
+                    .is_some_and(|t| *t < cp.timestamp)
+                {
+                    self.view.assume_sent((c.clone(), i.clone()), entity);
+                }
+            }
+        }
+        let root = subscription.collection().to_string();
+        self.queries.insert(id.clone(), LiveQuery { subscription });
+        let mut change = self.view.update(vec![(id.clone(), closure)]);
+        // Entities the client holds that left the result: resend them if
+        // still readable, otherwise tell it to drop them.
+        for (c, i, current) in outside {
+            let readable = current.filter(|_| self.readable(&c));
+            match readable {
+                Some(e) => change.changes.collection_mut(&c).sets.push((i, e)),
+                None => change.changes.collection_mut(&c).deletes.push(i),
+            }
+        }
+        let mut changes = DbChanges::default();
+        changes.collection_mut(&root);
+        for (c, cc) in change.changes.collections {
+            let slot = changes.collection_mut(&c);
+            slot.sets.extend(cc.sets);
+            slot.deletes.extend(cc.deletes);
+        }
+        vec![Outbound::Text(entity_data(&changes, stamp, &[id]))]
+    }
+
+    fn readable(&self, collection: &str) -> bool {
+        self.session.is_service
+            || self
+                .db
+                .schema()
+                .and_then(|s| s.collection(collection).map(|c| c.permissions.is_none()))
+                .unwrap_or(true)
+    }
+
+    /// Records a commit; returns whether any live query may be affected.
+    pub fn note_commit(&mut self, commit: &Commit) -> bool {
+        let mut relevant = false;
+        for (c, _, _) in &commit.entities {
+            if self
+                .queries
+                .values()
+                .any(|q| q.subscription.collections().contains(c))
+            {
+                self.dirty.insert(c.clone());
+                relevant = true;
+            }
+        }
+        relevant
+    }
+
+    /// Marks every query as needing a refresh (after missed commits).
+    pub fn mark_all_dirty(&mut self) {
+        for q in self.queries.values() {
+            self.dirty
+                .extend(q.subscription.collections().iter().cloned());
+        }
+    }
+
+    /// Re-runs the queries affected by the recorded commits and returns
+    /// the `ENTITY_DATA` to send, if anything changed for this client.
+    pub async fn flush(&mut self) -> Result<Option<String>, TriplitError> {
+        if self.dirty.is_empty() {
+            return Ok(None);
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let affected: Vec<(String, Subscription)> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| {
+                q.subscription
+                    .collections()
+                    .iter()
+                    .any(|c| dirty.contains(c))
+            })
+            .map(|(id, q)| (id.clone(), q.subscription.clone()))
+            .collect();
+        if affected.is_empty() {
+            return Ok(None);
+        }
+        let stamp = self.db.read_timestamp().await?;
+        let closures: Vec<(String, Vec<ClosureEntity>)> = self
+            .db
+            .store()
+            .read(move |txn| {
+                let mut out = Vec::with_capacity(affected.len());
+                for (id, sub) in affected {
+                    out.push((id, sub.closure(txn)?));
+                }
+                Ok::<_, TriplitError>(out)
+            })
+            .await?;
+        let change = self.view.update(closures);
+        if change.changes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(entity_data(&change.changes, stamp, &change.fired)))
+    }
+}
+
+/// `ENTITY_DATA {changes, timestamp, forQueries}`.
+pub fn entity_data(changes: &DbChanges, stamp: Hlc, for_queries: &[String]) -> String {
+    frame(
+        "ENTITY_DATA",
+        json!({"changes": encode_changes(changes), "timestamp": timestamp_json(stamp), "forQueries": for_queries}),
+    )
+}
+
+/// The `CLOSE` message and close frame for `reason`.
+pub fn close(reason: CloseReason, message: Option<&str>) -> Outbound {
+    Outbound::Close {
+        message: reason.message(message),
+        code: reason.code(),
+        reason: reason.frame_reason(),
+    }
+}

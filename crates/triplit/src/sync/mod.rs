@@ -1,0 +1,19 @@
+//! Triplit's realtime sync protocol (WebSocket), transport-independent.
+//!
+//! [`SyncConnection`] is one client's session: it turns incoming text
+//! frames into replies (`CHANGES_ACK`, `ERROR`, `PONG`, the first
+//! `ENTITY_DATA` of a query) and, after commits, computes the
+//! `ENTITY_DATA` diff of the union of its queries' closures ([`view`]).
+//! The server crate owns the socket, timers and fan-out of commits.
+
+mod chunks;
+mod closure;
+mod connection;
+pub mod protocol;
+pub mod roles;
+pub mod view;
+
+pub use chunks::{Chunks, json_string_units, raw_chunk_data};
+pub use closure::Subscription;
+pub use connection::{Outbound, SyncConnection, close, entity_data};
+pub use protocol::CloseReason;

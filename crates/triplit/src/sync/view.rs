@@ -1,0 +1,210 @@
+//! What one connection's client holds: the union of its queries'
+//! closures, and how it changes.
+//!
+//! The server remembers, per connection, which entities it has sent (with
+//! a hash of the version sent) and which query needs which entities. After
+//! a change it sends every entity that is new to the union or whose
+//! content changed, and a delete for every entity that left the union —
+//! the client then evicts it from its cache.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use serde_json::{Map, Value};
+
+use crate::changes::DbChanges;
+
+/// `(collection, id)`.
+pub type EntityKey = (String, String);
+
+/// One entity of a closure: key and full stored document.
+pub type ClosureEntity = (String, String, Map<String, Value>);
+
+fn content_hash(e: &Map<String, Value>) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(e).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+/// The per-connection view.
+#[derive(Debug, Default)]
+pub struct View {
+    sent: HashMap<EntityKey, u64>,
+    members: HashMap<String, Vec<EntityKey>>,
+    /// How many queries hold each entity.
+    refs: HashMap<EntityKey, usize>,
+}
+
+/// The outcome of updating some queries.
+#[derive(Debug, Default)]
+pub struct ViewChange {
+    /// What to send (sets and deletes, collections in first-seen order).
+    pub changes: DbChanges,
+    /// Queries whose result or entities changed.
+    pub fired: Vec<String>,
+}
+
+impl View {
+    /// Whether `query` is tracked.
+    pub fn has_query(&self, query: &str) -> bool {
+        self.members.contains_key(query)
+    }
+
+    fn set_members(&mut self, query: &str, keys: Option<Vec<EntityKey>>) -> Vec<EntityKey> {
+        let old = match keys {
+            Some(k) => self.members.insert(query.to_string(), k),
+            None => self.members.remove(query),
+        };
+        let mut dropped = Vec::new();
+        for key in old.unwrap_or_default() {
+            if let Some(n) = self.refs.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.refs.remove(&key);
+                    dropped.push(key);
+                }
+            }
+        }
+        if let Some(new) = self.members.get(query) {
+            for key in new {
+                *self.refs.entry(key.clone()).or_insert(0) += 1;
+            }
+        }
+        // Keys dropped and not re-added are candidates for eviction.
+        dropped.retain(|k| !self.refs.contains_key(k));
+        dropped
+    }
+
+    /// Marks `key` as already held by the client in version `entity`
+    /// (the checkpoint skip).
+    pub fn assume_sent(&mut self, key: EntityKey, entity: &Map<String, Value>) {
+        self.sent.insert(key, content_hash(entity));
+    }
+
+    /// Replaces the closures of `updated` queries and returns the diff.
+    pub fn update(&mut self, updated: Vec<(String, Vec<ClosureEntity>)>) -> ViewChange {
+        let mut out = ViewChange::default();
+        let mut seen: HashSet<EntityKey> = HashSet::new();
+        let mut candidates: Vec<EntityKey> = Vec::new();
+        for (query, closure) in updated {
+            let mut fired = false;
+            let keys: Vec<EntityKey> = closure
+                .iter()
+                .map(|(c, id, _)| (c.clone(), id.clone()))
+                .collect();
+            if self.members.get(&query) != Some(&keys) {
+                fired = true;
+            }
+            for (c, id, entity) in closure {
+                let key = (c.clone(), id.clone());
+                let h = content_hash(&entity);
+                if self.sent.get(&key) != Some(&h) {
+                    self.sent.insert(key.clone(), h);
+                    out.changes.collection_mut(&c).sets.push((id, entity));
+                    seen.insert(key);
+                    fired = true;
+                } else if seen.contains(&key) {
+                    fired = true;
+                }
+            }
+            candidates.extend(self.set_members(&query, Some(keys)));
+            if fired {
+                out.fired.push(query);
+            }
+        }
+        for key in candidates {
+            if !self.refs.contains_key(&key) && self.sent.remove(&key).is_some() {
+                out.changes.collection_mut(&key.0).deletes.push(key.1);
+            }
+        }
+        out
+    }
+
+    /// Forgets a query without telling the client (no evictions).
+    pub fn forget(&mut self, query: &str) {
+        for key in self.set_members(query, None) {
+            self.sent.remove(&key);
+        }
+    }
+
+    /// Number of entities the client holds through this connection.
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// Whether no entity is held.
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn e(c: &str, id: &str, v: Value) -> ClosureEntity {
+        (c.into(), id.into(), v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn new_changed_and_evicted_entities() {
+        let mut v = View::default();
+        let first = v.update(vec![(
+            "q".into(),
+            vec![
+                e("t", "1", json!({"id":"1"})),
+                e("p", "a", json!({"id":"a"})),
+            ],
+        )]);
+        assert_eq!(first.changes.collections.len(), 2);
+        assert_eq!(first.fired, vec!["q"]);
+        // Unchanged: nothing to send.
+        let same = v.update(vec![(
+            "q".into(),
+            vec![
+                e("t", "1", json!({"id":"1"})),
+                e("p", "a", json!({"id":"a"})),
+            ],
+        )]);
+        assert!(same.changes.is_empty());
+        assert!(same.fired.is_empty());
+        // t/1 changes, p/a leaves: a set and an eviction.
+        let next = v.update(vec![(
+            "q".into(),
+            vec![e("t", "1", json!({"id":"1","x":1}))],
+        )]);
+        let t = &next
+            .changes
+            .collections
+            .iter()
+            .find(|(c, _)| c == "t")
+            .unwrap()
+            .1;
+        assert_eq!(t.sets.len(), 1);
+        let p = &next
+            .changes
+            .collections
+            .iter()
+            .find(|(c, _)| c == "p")
+            .unwrap()
+            .1;
+        assert_eq!(p.deletes, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn overlapping_queries_share_entities_and_forget_does_not_evict() {
+        let mut v = View::default();
+        v.update(vec![("a".into(), vec![e("t", "1", json!({"id":"1"}))])]);
+        let second = v.update(vec![("b".into(), vec![e("t", "1", json!({"id":"1"}))])]);
+        assert!(second.changes.is_empty(), "already sent through query a");
+        let gone = v.update(vec![("a".into(), vec![])]);
+        assert!(gone.changes.is_empty(), "still held through query b");
+        v.forget("b");
+        assert!(v.is_empty());
+        // Re-subscribing sends it again.
+        let again = v.update(vec![("c".into(), vec![e("t", "1", json!({"id":"1"}))])]);
+        assert_eq!(again.changes.collections[0].1.sets.len(), 1);
+    }
+}
