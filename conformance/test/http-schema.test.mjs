@@ -12,10 +12,6 @@ const DEFAULT_ROLES = {
   authenticated: { match: { sub: '$sub' } },
 };
 const json = (v) => JSON.parse(JSON.stringify(v));
-// Ferry does not yet run upstream's backwards-compatibility and data checks
-// on /override-schema (issue #6); these cases run, but are reported as todo.
-const compatChecksPending =
-  (process.env.FERRY_TARGET ?? 'ferry') === 'ferry' ? { todo: 'schema compatibility checks (issue #6)' } : {};
 
 const todosV1 = S.Collections({ todos: { schema: S.Schema({ id: S.Id(), text: S.String() }) } });
 const todosV2 = S.Collections({
@@ -125,7 +121,7 @@ describe('POST /override-schema', () => {
       { schema: { collections: todosV1 } }
     ));
 
-  it('a backwards-incompatible change with failOnBackwardsIncompatibleChange → 200, SCHEMA_COMPATIBILITY_MISMATCH, schema unchanged', compatChecksPending, () =>
+  it('a backwards-incompatible change with failOnBackwardsIncompatibleChange → 200, SCHEMA_COMPATIBILITY_MISMATCH, schema unchanged', () =>
     withServer(
       async (srv) => {
         // A required attribute added to an (empty) collection is incompatible
@@ -145,7 +141,7 @@ describe('POST /override-schema', () => {
       { schema: { collections: todosV1 } }
     ));
 
-  it('a change that existing data violates → 200, EXISTING_DATA_MISMATCH, schema unchanged', compatChecksPending, () =>
+  it('a change that existing data violates → 200, EXISTING_DATA_MISMATCH, schema unchanged', () =>
     withServer(
       async (srv) => {
         await ok(srv, '/insert', { collectionName: 'todos', entity: { id: 't1', text: 'x' } });

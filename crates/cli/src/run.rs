@@ -175,6 +175,9 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?,
     );
+    // Fan-out of every commit (local or from other nodes) follows the
+    // store's change feed.
+    let _feed = db.start_feed();
     if let Some(path) = &s.schema {
         let schema = read_schema_file(path)?;
         let reply = ferry_triplit::http::handle(

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::TriplitError;
 use crate::db::{Transaction, TriplitDb};
-use crate::query::{Query, project};
+use crate::query;
 use crate::schema::Schema;
 use crate::session::Session;
 use crate::superjson::decode_changes;
@@ -178,29 +178,27 @@ fn check_collection(db: &TriplitDb, name: &str) -> Result<(), TriplitError> {
     Ok(())
 }
 
+/// Read permissions are applied by [`query::prepare`] (ANDed into the
+/// query and every subquery); nothing is refused up front. A query that
+/// is not an object has no collection name (upstream crashes on `null`).
 fn read_permission_gate(
     db: &TriplitDb,
-    session: &Session,
-    collection: &str,
+    _session: &Session,
+    query: &Value,
 ) -> Result<(), TriplitError> {
-    if session.is_service {
+    if query.is_object() {
+        // The same check preparation makes first, kept for its message.
+        if let Some(Value::String(name)) = query.get("collectionName")
+            && !name.is_empty()
+        {
+            check_collection(db, name)?;
+        }
         return Ok(());
     }
-    let restricted = db
-        .schema()
-        .and_then(|s| s.collection(collection).map(|c| c.permissions.is_some()))
-        .unwrap_or(false);
-    if restricted {
-        return Err(TriplitError::new(
-            "TriplitError",
-            401,
-            "Read permissions are not enforced by this Ferry build yet.",
-            Some(format!(
-                "'{collection}' has permissions, so only the service token may read it for now"
-            )),
-        ));
-    }
-    Ok(())
+    Err(TriplitError::invalid_collection_name(
+        &crate::types::js::js_string(crate::types::js::js_get(query, "collectionName")),
+        Some("Collection name must be provided".into()),
+    ))
 }
 
 /// Answers `POST /<route>`.
@@ -234,24 +232,15 @@ async fn dispatch(
     match route {
         "fetch" => {
             let query_json = p.get("query").cloned().unwrap_or(Value::Null);
-            let query = Query::parse(&query_json)?;
-            check_collection(db, &query.collection)?;
-            read_permission_gate(db, session, &query.collection)?;
             let schema = db.schema();
-            let collection = schema
-                .as_ref()
-                .and_then(|s| s.collection(&query.collection));
-            let select = query.select.clone();
-            let rows = db.fetch(query).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for e in &rows {
-                let s = serialize_entity(collection, e)?;
-                out.push(Value::Object(match &select {
-                    Some(sel) => project(&s, sel),
-                    None => s,
-                }));
-            }
-            Ok(Reply::ok(Value::Array(out)))
+            read_permission_gate(db, session, &query_json)?;
+            let prepared = query::prepare(&query_json, schema.as_deref(), session)?;
+            let rows = db.fetch(prepared.clone()).await?;
+            Ok(Reply::ok(query::serialize_rows(
+                &rows,
+                &prepared,
+                schema.as_deref(),
+            )?))
         }
         "insert" => {
             let collection = collection_name(&p, "collectionName")?;
@@ -309,17 +298,11 @@ async fn dispatch(
                     ));
                 }
             };
-            if changes.contains_key("id") {
-                return Err(TriplitError::new(
-                    "InvalidOperationError",
-                    400,
-                    format!(
-                        "Attempted to update the id of an entity in the {collection} to {}. The 'id' attribute of an entity is immutable and cannot be updated.",
-                        changes["id"]
-                    ),
-                    None,
-                ));
-            }
+            // Upstream re-encodes the (already encoded) patch against the
+            // schema: an `id` key or an unknown property is refused.
+            let schema = db.schema();
+            let col = schema.as_ref().and_then(|s| s.collection(&collection));
+            let changes = crate::types::encode_update(&collection, col, &changes)?;
             let mut tx = Transaction::new();
             tx.update(&collection, id, changes);
             db.commit(session, tx).await?;
@@ -377,7 +360,10 @@ async fn dispatch(
         }
         "override-schema" => {
             let schema = p.get("schema").cloned().unwrap_or(Value::Null);
-            Ok(Reply::ok(override_schema(db, schema).await?))
+            let strict = p
+                .get("failOnBackwardsIncompatibleChange")
+                .is_some_and(crate::types::js::js_truthy);
+            Ok(Reply::ok(override_schema(db, schema, strict).await?))
         }
         "apply-changes" => {
             let changes = decode_changes(p.get("changes").unwrap_or(&Value::Null))?;
@@ -448,45 +434,96 @@ async fn insert_many(
     Ok(out)
 }
 
-async fn override_schema(db: &TriplitDb, mut schema_json: Value) -> Result<Value, TriplitError> {
-    if let Value::Object(m) = &mut schema_json
-        && m.get("collections").is_some_and(|c| !c.is_null())
-        && m.get("roles").is_none_or(Value::is_null)
-    {
-        m.insert(
-            "roles".into(),
-            Value::Object(crate::schema::default_roles()),
-        );
-    }
-    let old = db.schema().map(|s| s.to_json());
-    let mut reply = Map::new();
-    let finish = |reply: &mut Map<String, Value>, old: &Option<Value>, new: &Value| {
-        reply.insert("issues".into(), json!([]));
-        reply.insert("diff".into(), json!([]));
-        if let Some(o) = old {
-            reply.insert("oldSchema".into(), o.clone());
+/// `/override-schema` (upstream's `overrideSchema`): validate, diff against
+/// the current schema, check every dangerous edit against the stored data,
+/// then save, or refuse with `EXISTING_DATA_MISMATCH` (data violates an
+/// edit) or `SCHEMA_COMPATIBILITY_MISMATCH` (`strict` and any issue). An
+/// empty diff succeeds without saving, as upstream does.
+async fn override_schema(
+    db: &TriplitDb,
+    mut schema_json: Value,
+    strict: bool,
+) -> Result<Value, TriplitError> {
+    use crate::schema::diff::diff_schemas;
+    use crate::schema::issues::{
+        Issue, SchemaChange, SchemaChangeCode, backwards_incompatible_edits,
+    };
+    use ferry_store::StoreExt;
+    use std::collections::HashMap;
+
+    crate::schema::apply_default_roles(&mut schema_json);
+    let current = db.schema();
+    let change = |code, message: &str, issues, diff, new_schema| {
+        SchemaChange {
+            code,
+            message: message.into(),
+            issues,
+            diff,
+            old_schema: current.as_ref().map(|s| s.to_json()),
+            new_schema,
         }
-        reply.insert("newSchema".into(), new.clone());
+        .to_json()
     };
     let parsed = match Schema::from_json(&schema_json) {
         Ok(s) => s,
         Err(e) => {
-            reply.insert("successful".into(), json!(false));
-            reply.insert("code".into(), json!("SCHEMA_INVALID"));
-            reply.insert("message".into(), json!(e.to_string()));
-            finish(&mut reply, &old, &schema_json);
-            return Ok(Value::Object(reply));
+            let raw = crate::types::js::js_normalize(&schema_json);
+            return Ok(change(
+                SchemaChangeCode::SchemaInvalid,
+                &e.message,
+                vec![],
+                vec![],
+                raw,
+            ));
         }
     };
-    let message = if old.is_none() {
-        "Schema updated successfully"
-    } else {
-        "Schema updated successfully."
+    let new_json = parsed.to_json();
+    let Some(old) = current.as_deref() else {
+        db.set_schema(Some(parsed)).await?;
+        let ok = SchemaChangeCode::Success;
+        return Ok(change(
+            ok,
+            "Schema updated successfully",
+            vec![],
+            vec![],
+            new_json,
+        ));
     };
-    db.set_schema(Some(parsed)).await?;
-    reply.insert("successful".into(), json!(true));
-    reply.insert("code".into(), json!("SUCCESS"));
-    reply.insert("message".into(), json!(message));
-    finish(&mut reply, &old, &schema_json);
-    Ok(Value::Object(reply))
+    let diff = diff_schemas(old, &parsed);
+    let mut issues = Vec::new();
+    let mut entities: HashMap<String, Vec<Map<String, Value>>> = HashMap::new();
+    for edit in backwards_incompatible_edits(&diff) {
+        let name = edit.context.collection.clone();
+        if !entities.contains_key(&name) {
+            let scan_name = name.clone();
+            let rows = db
+                .store()
+                .read(move |txn| crate::db::read::scan_collection(txn, &scan_name))
+                .await?;
+            entities.insert(name.clone(), rows);
+        }
+        let rows = entities.get(&name).map(Vec::as_slice).unwrap_or_default();
+        let violates_existing_data = edit.violated_by(old, rows)?;
+        issues.push(Issue {
+            edit,
+            violates_existing_data,
+        });
+    }
+    let (code, message) = if issues.iter().any(|i| i.violates_existing_data) {
+        (
+            SchemaChangeCode::ExistingDataMismatch,
+            "Schema update failed due to existing data violations.",
+        )
+    } else if strict && !issues.is_empty() {
+        (
+            SchemaChangeCode::SchemaCompatibilityMismatch,
+            "Schema update failed due to backwards incompatible changes.",
+        )
+    } else {
+        if !diff.is_empty() {
+            db.set_schema(Some(parsed)).await?;
+        }
+        (SchemaChangeCode::Success, "Schema updated successfully.")
+    };
+    Ok(change(code, message, issues, diff, new_json))
 }

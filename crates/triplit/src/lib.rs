@@ -15,6 +15,7 @@ pub mod ids;
 pub mod jsnum;
 pub mod keys;
 pub mod merge;
+pub mod permissions;
 pub mod query;
 pub mod schema;
 pub mod session;

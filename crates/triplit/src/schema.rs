@@ -8,6 +8,9 @@
 //! query engine to prepare.
 
 pub mod data_type;
+pub mod diff;
+pub mod hash;
+pub mod issues;
 pub mod validation;
 
 use serde_json::{Map, Value, json};

@@ -8,6 +8,7 @@
 //! post-state of every touched entity. The record is what realtime fan-out
 //! and other nodes consume.
 
+mod feed;
 pub(crate) mod read;
 mod stamps;
 mod write;
@@ -36,6 +37,8 @@ pub struct TriplitDb {
     time: Arc<dyn TimeSource>,
     schema: RwLock<Option<Arc<Schema>>>,
     commits: broadcast::Sender<Arc<Commit>>,
+    /// Client schema hashes found compatible during this process's life.
+    compatible_hashes: parking_lot::Mutex<std::collections::HashSet<u32>>,
 }
 
 impl TriplitDb {
@@ -80,12 +83,25 @@ impl TriplitDb {
             time,
             schema: RwLock::new(schema),
             commits: broadcast::channel(1024).0,
+            compatible_hashes: Default::default(),
         })
     }
 
     /// The current schema, `None` in schemaless mode.
     pub fn schema(&self) -> Option<Arc<Schema>> {
         self.schema.read().clone()
+    }
+
+    /// Whether a client schema with `hash` is known to work with `schema`:
+    /// the hash of the server's own collections, or one accepted before.
+    pub fn schema_hash_known(&self, hash: u32, schema: &Schema) -> bool {
+        let own = crate::schema::hash::schema_hash(&schema.to_json()["collections"]);
+        hash == own || self.compatible_hashes.lock().contains(&hash)
+    }
+
+    /// Records a client schema hash that passed the compatibility check.
+    pub fn remember_schema_hash(&self, hash: u32) {
+        self.compatible_hashes.lock().insert(hash);
     }
 
     /// The store underneath.
@@ -120,7 +136,8 @@ impl TriplitDb {
         self.clock.last()
     }
 
-    /// Every committed write, as it commits (for realtime fan-out).
+    /// Every committed write, local or from another node, in change-feed
+    /// order (for realtime fan-out). Needs [`TriplitDb::start_feed`].
     pub fn subscribe_commits(&self) -> broadcast::Receiver<Arc<Commit>> {
         self.commits.subscribe()
     }

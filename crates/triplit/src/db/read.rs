@@ -6,7 +6,7 @@ use ferry_store::{KeyRange, ReadTxn, StoreExt};
 use serde_json::{Map, Value};
 
 use super::TriplitDb;
-use crate::query::Query;
+use crate::query::{PreparedQuery, QueryOutput, ResultRow};
 use crate::{TriplitError, keys};
 
 fn decode(bytes: &[u8]) -> Result<Map<String, Value>, TriplitError> {
@@ -46,13 +46,18 @@ pub(crate) fn scan_collection(
 }
 
 impl TriplitDb {
-    /// Runs `query` and returns the matching stored (encoded) entities.
-    pub async fn fetch(&self, query: Query) -> Result<Vec<Map<String, Value>>, TriplitError> {
+    /// Runs a prepared query on a snapshot and returns its rows (stored
+    /// entities with their includes), without the sync closure.
+    pub async fn fetch(&self, query: PreparedQuery) -> Result<Vec<ResultRow>, TriplitError> {
         self.store
-            .read(move |txn| {
-                let rows = scan_collection(txn, &query.collection)?;
-                query.run(rows)
-            })
+            .read(move |txn| crate::query::fetch_rows(txn, &query))
+            .await
+    }
+
+    /// Runs a prepared query on a snapshot: its rows and its sync closure.
+    pub async fn execute(&self, query: PreparedQuery) -> Result<QueryOutput, TriplitError> {
+        self.store
+            .read(move |txn| crate::query::execute(txn, &query))
             .await
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::TriplitDb;
 use crate::changes::DbChanges;
 use crate::merge::{apply_change, combine_patches, deep_is_empty};
+use crate::permissions::{WriteDelta, WriteOp, check_write_permissions};
 use crate::schema::Schema;
 use crate::session::Session;
 use crate::{TriplitError, keys, types};
@@ -137,48 +138,46 @@ fn apply(
 ) -> Result<Vec<Touched>, TriplitError> {
     let stamp_bytes = stamp.to_bytes();
     let mut touched = Vec::new();
+    let mut deltas: Vec<WriteDelta> = Vec::new();
     for (collection, c) in &changes.collections {
-        if !session.is_service {
-            if collection == "_metadata" {
-                let id = c
-                    .sets
-                    .first()
-                    .map(|s| s.0.as_str())
-                    .or(c.deletes.first().map(String::as_str))
-                    .unwrap_or("");
-                return Err(write_permission_error(
-                    collection,
-                    id,
-                    "write",
-                    "Only the service token may write to '_metadata'.",
-                ));
-            }
-            if schema
-                .and_then(|s| s.collection(collection))
-                .is_some_and(|col| col.permissions.is_some())
-            {
-                let id = c
-                    .sets
-                    .first()
-                    .map(|s| s.0.as_str())
-                    .or(c.deletes.first().map(String::as_str))
-                    .unwrap_or("");
-                return Err(write_permission_error(
-                    collection,
-                    id,
-                    "write",
-                    "Collection permissions are not enforced by this Ferry build yet, so writes to collections with permissions are refused for non-service tokens.",
-                ));
-            }
+        if !session.is_service && collection == "_metadata" {
+            let id = c
+                .sets
+                .first()
+                .map(|s| s.0.as_str())
+                .or(c.deletes.first().map(String::as_str))
+                .unwrap_or("");
+            return Err(write_permission_error(
+                collection,
+                id,
+                "write",
+                "Only the service token may write to '_metadata'.",
+            ));
         }
+        // Write permissions: every change is recorded here and checked
+        // against the post-transaction state once the batch is applied.
+        let guarded = !session.is_service
+            && schema
+                .and_then(|s| s.collection(collection))
+                .is_some_and(|col| col.permissions.is_some());
         let collection_schema = schema.and_then(|s| s.collection(collection));
         for id in &c.deletes {
+            if guarded {
+                deltas.push(WriteDelta {
+                    collection: collection.clone(),
+                    id: id.clone(),
+                    op: WriteOp::Delete,
+                    prev: read_entity(txn, collection, id)?,
+                    next: None,
+                });
+            }
             txn.delete(&keys::entity(collection, id))?;
             txn.put(&keys::timestamp(collection, id), &stamp_bytes)?;
             touched.push((collection.clone(), id.clone(), None));
         }
         for (id, change) in &c.sets {
             let current = read_entity(txn, collection, id)?;
+            let prev = if guarded { current.clone() } else { None };
             let next = if is_insert(change) {
                 if let Some(col) = collection_schema {
                     types::validate_encoded(col, change, current.is_some())?;
@@ -202,9 +201,28 @@ fn apply(
                 serde_json::to_vec(&next).map_err(|e| TriplitError::internal(e.to_string()))?;
             txn.put(&keys::entity(collection, id), &bytes)?;
             txn.put(&keys::timestamp(collection, id), &stamp_bytes)?;
+            if guarded {
+                deltas.push(WriteDelta {
+                    collection: collection.clone(),
+                    id: id.clone(),
+                    op: if prev.is_some() {
+                        WriteOp::Update
+                    } else {
+                        WriteOp::Insert
+                    },
+                    prev,
+                    next: Some(next.clone()),
+                });
+            }
             touched.retain(|(c2, i2, _)| !(c2 == collection && i2 == id));
             touched.push((collection.clone(), id.clone(), Some(next)));
         }
+    }
+    if let Some(schema) = schema
+        && !deltas.is_empty()
+    {
+        let view: &dyn ferry_store::ReadTxn = &*txn;
+        check_write_permissions(view, schema, session, &deltas)?;
     }
     Ok(touched)
 }
@@ -245,15 +263,10 @@ impl TriplitDb {
         for stamp in taken.lock().drain(..) {
             self.stamps.settle(stamp);
         }
-        let ((stamp, touched), seq) = result?;
+        let ((stamp, _touched), _seq) = result?;
         metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
         metrics::histogram!("ferry_commit_duration_seconds", "protocol" => "triplit")
             .record(started.elapsed().as_secs_f64());
-        let _ = self.commits.send(Arc::new(Commit {
-            seq,
-            timestamp: stamp,
-            entities: touched,
-        }));
         Ok(stamp)
     }
 }
@@ -298,15 +311,10 @@ impl TriplitDb {
         for stamp in taken.lock().drain(..) {
             self.stamps.settle(stamp);
         }
-        let ((stamp, touched), seq) = result?;
+        result?;
         if full {
             *self.schema.write() = None;
         }
-        let _ = self.commits.send(Arc::new(Commit {
-            seq,
-            timestamp: stamp,
-            entities: touched,
-        }));
         Ok(())
     }
 }

@@ -3,11 +3,16 @@
 //!
 //! Types rank `null < object < array < number < string < boolean`. Strings
 //! compare in UTF-16 code-unit order (JavaScript's `<`), arrays element by
-//! element then by length, objects by their entries sorted by key.
+//! element then by length, objects by their entries sorted by key. A filter
+//! value can also be a JavaScript `Set` (an array in a `where`): it ranks
+//! as an object that is not a plain object, so a plain object sorts before
+//! it and two sets never compare equal.
 
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
+
+use super::operand::Operand;
 
 fn rank(v: &Value) -> u8 {
     match v {
@@ -44,6 +49,31 @@ pub fn compare_value(a: &Value, b: &Value) -> Ordering {
         (Value::Array(x), Value::Array(y)) => compare_tuple(x, y),
         (Value::Object(x), Value::Object(y)) => compare_object(x, y),
         _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// `compareValue(a, b)` where `b` is a prepared filter value; `undefined`
+/// compares as `null` (callers coerce it first, as upstream does).
+pub fn compare_operand(a: &Value, b: &Operand) -> Ordering {
+    match b {
+        Operand::Undefined => compare_value(a, &Value::Null),
+        Operand::Json(b) => compare_value(a, b),
+        // `a` comes from an entity, so it is never a `Set` itself.
+        Operand::Set(_) => match a {
+            Value::Object(_) => Ordering::Less,
+            other => rank(other).cmp(&1),
+        },
+    }
+}
+
+/// The view cache's `safeCompareValue`: `undefined` sorts before
+/// everything, `null` included.
+pub fn safe_compare(a: Option<&Value>, b: &Operand) -> Ordering {
+    match (a, b) {
+        (None, Operand::Undefined) => Ordering::Equal,
+        (None, _) => Ordering::Less,
+        (Some(_), Operand::Undefined) => Ordering::Greater,
+        (Some(a), b) => compare_operand(a, b),
     }
 }
 
@@ -97,6 +127,23 @@ mod tests {
         for w in ordered.windows(2) {
             assert_eq!(compare_value(&w[0], &w[1]), Ordering::Less, "{w:?}");
         }
+    }
+
+    #[test]
+    fn sets_rank_as_non_plain_objects() {
+        let set = Operand::Set(vec![json!(1)]);
+        assert_eq!(compare_operand(&json!({}), &set), Ordering::Less);
+        assert_eq!(compare_operand(&json!(null), &set), Ordering::Less);
+        assert_eq!(compare_operand(&json!([]), &set), Ordering::Greater);
+        assert_eq!(compare_operand(&json!(1), &set), Ordering::Greater);
+        assert_eq!(
+            safe_compare(None, &Operand::Json(json!(null))),
+            Ordering::Less
+        );
+        assert_eq!(
+            safe_compare(Some(&json!(null)), &Operand::Undefined),
+            Ordering::Greater
+        );
     }
 
     #[test]

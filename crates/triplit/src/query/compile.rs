@@ -133,16 +133,33 @@ fn referenced_views(filters: &[Filter], out: &mut Vec<usize>) {
     }
 }
 
+/// Views referenced by statements inside a permission group.
+fn group_views(f: &PlanFilter, out: &mut Vec<usize>) {
+    match f {
+        PlanFilter::Stmt(s) => {
+            if let Some(id) = s.value.as_variable().and_then(view_id)
+                && !out.contains(&id)
+            {
+                out.push(id);
+            }
+        }
+        PlanFilter::Group(_, fs) => fs.iter().for_each(|f| group_views(f, out)),
+        _ => {}
+    }
+}
+
 /// `compileQueryToSteps`.
 pub fn compile_steps(q: &PlanQuery) -> Result<Vec<Step>, TriplitError> {
     let mut statics: Vec<Filter> = Vec::new();
     let mut relational: Vec<Step> = Vec::new();
+    let mut views = Vec::new();
     for f in &q.where_ {
         if let Some(s) = f.is_static().then(|| f.to_static()).flatten() {
             statics.push(s);
         } else if let PlanFilter::Exists(sub) = f {
             relational.push(Step::IterSubqueryFilter(compile_steps(sub)?));
         } else if f.has_strict() && !f.has_loose() {
+            group_views(f, &mut views);
             relational.push(Step::IterRelFilter(rel_filter(f)?));
         } else {
             return Err(unsupported(f));
@@ -172,6 +189,11 @@ pub fn compile_steps(q: &PlanQuery) -> Result<Vec<Step>, TriplitError> {
             }
             steps.push(Step::PrepareView(*id));
             steps.push(Step::ResolveFromView(*id, stmts));
+            steps.extend(
+                std::mem::take(&mut views)
+                    .into_iter()
+                    .map(Step::PrepareView),
+            );
             if !relational.is_empty() {
                 steps.append(&mut relational);
                 steps.push(Step::Collect);
@@ -192,7 +214,8 @@ pub fn compile_steps(q: &PlanQuery) -> Result<Vec<Step>, TriplitError> {
                     if let Some(var) = value.as_variable()
                         && var.starts_with("$view_")
                     {
-                        let id = view_id(var).ok_or_else(|| engine(format!("View {var} not found")))?;
+                        let id =
+                            view_id(var).ok_or_else(|| engine(format!("View {var} not found")))?;
                         steps.push(Step::PrepareView(id));
                     }
                     steps.push(Step::IdLookup(c.clone(), value));
@@ -206,7 +229,6 @@ pub fn compile_steps(q: &PlanQuery) -> Result<Vec<Step>, TriplitError> {
             }
         }
     }
-    let mut views = Vec::new();
     referenced_views(&statics, &mut views);
     steps.extend(views.into_iter().map(Step::PrepareView));
     if !collected {

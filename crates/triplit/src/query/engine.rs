@@ -14,15 +14,12 @@ use std::rc::Rc;
 use ferry_store::{KeyRange, ReadTxn};
 use serde_json::Value;
 
-use super::compare::compare_value;
-use super::compile::{After, Plan, RelFilter, SortKey, Step, view_id};
+use super::ast::Filter;
+use super::compile::{After, Plan, RelFilter, Step};
 use super::errors::engine;
-use super::operand::Operand;
-use super::ast::{Filter, Stmt};
+use super::order::{after_pass, sort};
 use super::row::{Row, Sub};
-use super::variables::{Scope, components};
 use super::view_search::resolve_from_view;
-use crate::types::js::{js_entries, js_truthy};
 use crate::{TriplitError, keys};
 
 const PAGE: usize = 256;
@@ -31,7 +28,7 @@ const PAGE: usize = 256;
 pub struct Exec<'p> {
     txn: &'p dyn ReadTxn,
     plan: &'p Plan,
-    views: Vec<Option<Rc<Vec<Row>>>>,
+    pub(super) views: Vec<Option<Rc<Vec<Row>>>>,
     scans: HashMap<String, u32>,
     cache: HashMap<String, Rc<Vec<Row>>>,
 }
@@ -85,7 +82,12 @@ impl<'p> Exec<'p> {
 
     /// Runs `steps` with `stack` as the variable stack. With `one`, only
     /// the first row gets its includes computed.
-    pub fn run(&mut self, steps: &'p [Step], stack: &[Row], one: bool) -> Result<Vec<Row>, TriplitError> {
+    pub fn run(
+        &mut self,
+        steps: &'p [Step],
+        stack: &[Row],
+        one: bool,
+    ) -> Result<Vec<Row>, TriplitError> {
         let mut results: Vec<Row> = Vec::new();
         let mut source: Option<Source> = None;
         let mut stages: Vec<Stage<'p>> = Vec::new();
@@ -117,12 +119,20 @@ impl<'p> Exec<'p> {
                 Step::IterRelFilter(f) => stages.push(Stage::Rel(self.bind_rel(f, stack)?)),
                 Step::IterLimit(n) => stages.push(Stage::Limit(*n)),
                 Step::Collect => {
-                    let src = source.take().ok_or_else(|| engine("No candidate iterator found when trying to COLLECT"))?;
+                    let src = source.take().ok_or_else(|| {
+                        engine("No candidate iterator found when trying to COLLECT")
+                    })?;
                     results = self.collect(src, std::mem::take(&mut stages), stack)?;
                 }
                 Step::Sort(keys) => sort(&mut results, keys),
-                Step::Limit(n) => results.truncate(n.trunc().max(0.0).min(usize::MAX as f64) as usize),
-                Step::Subquery { alias, steps: sub, one: sub_one } => {
+                Step::Limit(n) => {
+                    results.truncate(n.trunc().max(0.0).min(usize::MAX as f64) as usize)
+                }
+                Step::Subquery {
+                    alias,
+                    steps: sub,
+                    one: sub_one,
+                } => {
                     if one && !matches!(alias, super::plan::Alias::Order(_)) {
                         results.truncate(1);
                     }
@@ -154,14 +164,23 @@ impl<'p> Exec<'p> {
         Ok(())
     }
 
-    fn collect(&mut self, src: Source, stages: Vec<Stage<'p>>, stack: &[Row]) -> Result<Vec<Row>, TriplitError> {
+    fn collect(
+        &mut self,
+        src: Source,
+        stages: Vec<Stage<'p>>,
+        stack: &[Row],
+    ) -> Result<Vec<Row>, TriplitError> {
         let mut out = Vec::new();
         let mut counts = vec![0usize; stages.len()];
-        let mut feed = |exec: &mut Self, row: Row, out: &mut Vec<Row>| -> Result<ControlFlow<()>, TriplitError> {
+        let mut feed = |exec: &mut Self,
+                        row: Row,
+                        out: &mut Vec<Row>|
+         -> Result<ControlFlow<()>, TriplitError> {
             for (i, stage) in stages.iter().enumerate() {
                 let pass = match stage {
                     Stage::Filter(filters, after) => {
-                        filters_pass(&row.data, filters)? && after.is_none_or(|a| after_pass(&row.data, a))
+                        filters_pass(&row.data, filters)?
+                            && after.is_none_or(|a| after_pass(&row.data, a))
                     }
                     Stage::Sub(steps) => !exec.run(steps, &pushed(stack, &row), false)?.is_empty(),
                     Stage::Rel(f) => exec.rel_pass(&row, f, stack)?,
@@ -235,7 +254,11 @@ impl<'p> Exec<'p> {
     }
 
     /// Up to [`PAGE`] rows of `range` and where the next page starts.
-    fn page(&self, c: &Rc<str>, range: &KeyRange) -> Result<(Vec<Row>, Option<Vec<u8>>), TriplitError> {
+    fn page(
+        &self,
+        c: &Rc<str>,
+        range: &KeyRange,
+    ) -> Result<(Vec<Row>, Option<Vec<u8>>), TriplitError> {
         let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         self.txn.scan(range, false, &mut |k, v| {
             raw.push((k.to_vec(), v.to_vec()));
@@ -291,127 +314,14 @@ impl<'p> Exec<'p> {
     fn bind_rel(&self, f: &'p RelFilter, stack: &[Row]) -> Result<Bound<'p>, TriplitError> {
         Ok(match f {
             RelFilter::Static(f) => Bound::Static(self.bind_filter(f, stack)?),
-            RelFilter::Group(and, fs) => {
-                Bound::Group(*and, fs.iter().map(|f| self.bind_rel(f, stack)).collect::<Result<_, _>>()?)
-            }
+            RelFilter::Group(and, fs) => Bound::Group(
+                *and,
+                fs.iter()
+                    .map(|f| self.bind_rel(f, stack))
+                    .collect::<Result<_, _>>()?,
+            ),
             RelFilter::Exists(steps) => Bound::Exists(steps),
         })
-    }
-
-    fn bind_all(&self, filters: &[Filter], stack: &[Row]) -> Result<Vec<Filter>, TriplitError> {
-        filters.iter().map(|f| self.bind_filter(f, stack)).collect()
-    }
-
-    /// `bindVariablesInFilter`.
-    fn bind_filter(&self, f: &Filter, stack: &[Row]) -> Result<Filter, TriplitError> {
-        Ok(match f {
-            Filter::Group(g) => Filter::group(g.and, self.bind_all(&g.filters, stack)?),
-            Filter::Stmt(s) if s.value.as_variable().is_some() => Filter::Stmt(Stmt {
-                path: s.path.clone(),
-                op: s.op.clone(),
-                value: self.bind_value(&s.value, stack, true)?,
-            }),
-            other => other.clone(),
-        })
-    }
-
-    fn bind_value(&self, v: &Operand, stack: &[Row], with_views: bool) -> Result<Operand, TriplitError> {
-        match v.as_variable() {
-            Some(var) => Ok(to_operand(self.resolve(var, stack, with_views)?)),
-            None => Ok(v.clone()),
-        }
-    }
-
-    /// `resolveVariable`: `None` is `undefined`.
-    fn resolve(&self, var: &str, stack: &[Row], with_views: bool) -> Result<Option<Value>, TriplitError> {
-        let c = components(var);
-        match c.scope {
-            Some(Scope::Relative(n)) => {
-                if (stack.len() as i64) < n {
-                    return Err(engine(format!(
-                        "Variable reference is out of bounds. Tried to find {var} in stack of size {}",
-                        stack.len()
-                    )));
-                }
-                let idx = stack.len() as i64 - n;
-                let frame = usize::try_from(idx).ok().and_then(|i| stack.get(i));
-                Ok(frame.and_then(|f| f.lookup(&c.path)))
-            }
-            None if c.path.first().is_some_and(|p| p.starts_with("view_")) => {
-                let name = &c.path[0];
-                let view = match name[5..].parse::<usize>().ok().and_then(|i| self.views.get(i)) {
-                    Some(Some(v)) if with_views => v,
-                    _ => return Err(engine(format!("View {name} not found in vars"))),
-                };
-                let rest = &c.path[1..];
-                Ok(Some(Value::Array(
-                    view.iter().map(|r| r.lookup(rest).unwrap_or(Value::Null)).collect(),
-                )))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// The ids an `id =`/`id in` statement looks up, in order, deduplicated.
-    fn ids(&self, v: &Operand, stack: &[Row]) -> Result<Vec<String>, TriplitError> {
-        let mut raw = Vec::new();
-        match v {
-            Operand::Json(Value::String(s)) if s.starts_with('$') => {
-                id_array(self.resolve(s, stack, true)?.as_ref(), &mut raw);
-            }
-            Operand::Json(Value::String(s)) => raw.push(s.clone()),
-            Operand::Set(items) => raw.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string))),
-            Operand::Undefined | Operand::Json(Value::Null) => {}
-            Operand::Json(other) => {
-                return Err(engine(format!("{other} is not iterable (an id filter needs an id or a list of ids)")));
-            }
-        }
-        let mut out: Vec<String> = Vec::with_capacity(raw.len());
-        for id in raw {
-            if !out.contains(&id) {
-                out.push(id);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// `resolvedVarToIdArray`.
-fn id_array(v: Option<&Value>, out: &mut Vec<String>) {
-    match v {
-        Some(Value::String(s)) => out.push(s.clone()),
-        Some(Value::Array(items)) => items.iter().for_each(|i| id_array(Some(i), out)),
-        Some(Value::Object(m)) => out.extend(
-            crate::types::js::js_key_order(m)
-                .into_iter()
-                .filter(|k| m.get(*k) == Some(&Value::Bool(true)))
-                .cloned(),
-        ),
-        _ => {}
-    }
-}
-
-/// A resolved variable as a filter value: arrays become sets, with the
-/// live keys of objects inside them (stored sets) as members.
-fn to_operand(v: Option<Value>) -> Operand {
-    match v {
-        None => Operand::Undefined,
-        Some(Value::Array(items)) => {
-            let mut members = Vec::new();
-            for item in items {
-                if matches!(item, Value::Object(_) | Value::Array(_)) {
-                    for (k, live) in js_entries(&item) {
-                        if js_truthy(live) {
-                            members.push(Value::String(k));
-                        }
-                    }
-                } else {
-                    members.push(item);
-                }
-            }
-            Operand::set_from(members)
-        }
-        Some(v) => Operand::Json(v),
     }
 }
 
@@ -442,60 +352,9 @@ fn static_pass(data: &Value, f: &Filter) -> Result<bool, TriplitError> {
             g.and
         }
         Filter::Exists(_) => {
-            return Err(engine("Subquery filters should be filtered out before this point"));
+            return Err(engine(
+                "Subquery filters should be filtered out before this point",
+            ));
         }
     })
-}
-
-/// `satisfiesAfter`.
-pub(super) fn after_pass(data: &Value, after: &After) -> bool {
-    for (i, (cursor, (path, desc))) in after.cursor.iter().zip(&after.order).enumerate() {
-        let v = super::filter::attribute(data, path).map(|v| v.into_owned()).unwrap_or(Value::Null);
-        let mut cmp = compare_value(&v, cursor);
-        if *desc {
-            cmp = cmp.reverse();
-        }
-        match cmp {
-            std::cmp::Ordering::Less => return false,
-            std::cmp::Ordering::Greater => return true,
-            std::cmp::Ordering::Equal if i + 1 == after.cursor.len() => return after.inclusive,
-            std::cmp::Ordering::Equal => {}
-        }
-    }
-    true
-}
-
-fn sort_value(row: &Row, key: &SortKey) -> Value {
-    let mut current = row;
-    for alias in &key.subs {
-        match current.sub(alias) {
-            Some(Sub::One(Some(r))) => current = r,
-            // A missing related entity sorts as null (upstream crashes).
-            _ => return Value::Null,
-        }
-    }
-    super::filter::value_at(&current.data, key.path.iter().map(String::as_str))
-        .map(|v| v.into_owned())
-        .unwrap_or(Value::Null)
-}
-
-/// `sortViewEntities`: stable, empty values as `null`, `DESC` reversed.
-fn sort(rows: &mut Vec<Row>, keys: &[SortKey]) {
-    let mut keyed: Vec<(Vec<Value>, Row)> = rows
-        .drain(..)
-        .map(|r| (keys.iter().map(|k| sort_value(&r, k)).collect(), r))
-        .collect();
-    keyed.sort_by(|(a, _), (b, _)| {
-        for (i, k) in keys.iter().enumerate() {
-            let mut o = compare_value(&a[i], &b[i]);
-            if k.desc {
-                o = o.reverse();
-            }
-            if o.is_ne() {
-                return o;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
-    rows.extend(keyed.into_iter().map(|(_, r)| r));
 }

@@ -58,7 +58,9 @@ pub(super) fn result_row(row: &Row, node: &Node) -> ResultRow {
         .map(|(alias, inc)| {
             let got = match row.sub(&Alias::Include(alias.clone())) {
                 Some(Sub::One(Some(r))) => Included::One(Some(Box::new(result_row(r, &inc.query)))),
-                Some(Sub::Many(rows)) => Included::Many(rows.iter().map(|r| result_row(r, &inc.query)).collect()),
+                Some(Sub::Many(rows)) => {
+                    Included::Many(rows.iter().map(|r| result_row(r, &inc.query)).collect())
+                }
                 _ if inc.one => Included::One(None),
                 _ => Included::Many(Vec::new()),
             };
@@ -79,7 +81,11 @@ pub(super) fn closure(rows: &[Row]) -> Vec<ClosureEntity> {
     let mut out = Vec::new();
     fn walk(row: &Row, seen: &mut HashSet<(String, String)>, out: &mut Vec<ClosureEntity>) {
         if seen.insert((row.collection.to_string(), row.id.to_string())) {
-            out.push((row.collection.to_string(), row.id.to_string(), row.entity().clone()));
+            out.push((
+                row.collection.to_string(),
+                row.id.to_string(),
+                row.entity().clone(),
+            ));
         }
         for (_, sub) in row.subs.iter() {
             match sub {
@@ -103,32 +109,68 @@ fn project(entity: &Map<String, Value>, select: &[String]) -> Map<String, Value>
     for path in select {
         let segs: Vec<&str> = path.split('.').collect();
         let value = value_at(&root, segs.iter().copied()).map(|v| v.into_owned());
-        let mut target = &mut out;
-        for seg in &segs[..segs.len() - 1] {
-            let entry = target
-                .entry((*seg).to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
-            }
-            let Value::Object(next) = entry else { break };
-            target = next;
-        }
-        let last = segs[segs.len() - 1].to_string();
-        match value {
-            Some(v) => {
-                target.insert(last, v);
-            }
-            // `undefined`: the key is set but JSON drops it.
-            None => {
-                target.shift_remove(&last);
-            }
-        }
+        set_path(&mut out, &segs, value);
     }
     out
 }
 
-fn serialize_row(row: &ResultRow, node: &Node, schema: Option<&Schema>) -> Result<Value, TriplitError> {
+/// `ValuePointer.Set`: creates the objects on the way; `undefined` sets a
+/// key that JSON then drops. Through an array only an index is written (a
+/// named property of an array is not serialized); through any other value
+/// nothing is.
+fn set_path(target: &mut Map<String, Value>, segs: &[&str], value: Option<Value>) {
+    let Some((first, rest)) = segs.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        match value {
+            Some(v) => {
+                target.insert((*first).to_string(), v);
+            }
+            None => {
+                target.shift_remove(*first);
+            }
+        }
+        return;
+    }
+    let entry = target
+        .entry((*first).to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    set_in(entry, rest, value);
+}
+
+fn set_in(current: &mut Value, segs: &[&str], value: Option<Value>) {
+    match current {
+        Value::Object(m) => set_path(m, segs, value),
+        Value::Array(items) => {
+            let Some(i) = segs[0]
+                .parse::<usize>()
+                .ok()
+                .filter(|_| crate::types::js::is_array_index(segs[0]))
+            else {
+                return;
+            };
+            if i >= items.len() {
+                items.resize(i + 1, Value::Null);
+            }
+            if segs.len() == 1 {
+                items[i] = value.unwrap_or(Value::Null);
+            } else {
+                if items[i].is_null() {
+                    items[i] = Value::Object(Map::new());
+                }
+                set_in(&mut items[i], &segs[1..], value);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn serialize_row(
+    row: &ResultRow,
+    node: &Node,
+    schema: Option<&Schema>,
+) -> Result<Value, TriplitError> {
     let collection = schema.and_then(|s| s.collection(&node.collection));
     let data = match &node.select {
         Some(select) => project(&row.entity, select),
@@ -153,7 +195,11 @@ fn serialize_row(row: &ResultRow, node: &Node, schema: Option<&Schema>) -> Resul
 
 /// The `/fetch` body: serialized entities (sets as arrays), `select`
 /// applied, includes nested (`one` → object or `null`, `many` → array).
-pub(super) fn serialize_rows(rows: &[ResultRow], node: &Node, schema: Option<&Schema>) -> Result<Value, TriplitError> {
+pub(super) fn serialize_rows(
+    rows: &[ResultRow],
+    node: &Node,
+    schema: Option<&Schema>,
+) -> Result<Value, TriplitError> {
     Ok(Value::Array(
         rows.iter()
             .map(|r| serialize_row(r, node, schema))

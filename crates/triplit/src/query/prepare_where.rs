@@ -80,7 +80,9 @@ impl Prep<'_> {
                 .filter(|f| js_truthy(f));
             let Some(filter) = filter else { continue };
             let Value::Array(filter) = filter else {
-                return Err(invalid_filter("Invalid permission filter format, expected array"));
+                return Err(invalid_filter(
+                    "Invalid permission filter format, expected array",
+                ));
             };
             matched = true;
             if filter.is_empty() {
@@ -142,7 +144,10 @@ impl Prep<'_> {
                 let Some(Value::Array(inner)) = m.get("filters") else {
                     return Err(invalid_filter("A filter group needs an array of filters"));
                 };
-                Ok(Filter::group(and, self.transform_all(inner, collection, vars, opts)?))
+                Ok(Filter::group(
+                    and,
+                    self.transform_all(inner, collection, vars, opts)?,
+                ))
             }
             Value::Array(parts) if is_statement(parts) => {
                 self.statement(parts, collection, vars, opts)
@@ -164,9 +169,17 @@ impl Prep<'_> {
     }
 
     /// An `exists` over a subquery: only its collection and `where` count.
-    fn exists(&mut self, sub: &Map<String, Value>, vars: &Vars, opts: &Opts) -> Result<Filter, TriplitError> {
+    fn exists(
+        &mut self,
+        sub: &Map<String, Value>,
+        vars: &Vars,
+        opts: &Opts,
+    ) -> Result<Filter, TriplitError> {
         let mut q = Map::new();
-        q.insert("collectionName".into(), sub.get("collectionName").cloned().unwrap_or(Value::Null));
+        q.insert(
+            "collectionName".into(),
+            sub.get("collectionName").cloned().unwrap_or(Value::Null),
+        );
         if let Some(w) = sub.get("where") {
             q.insert("where".into(), w.clone());
         }
@@ -218,7 +231,11 @@ impl Prep<'_> {
                         val = Value::String(increment(s, 1));
                     }
                     let rest = segs[i + 1..].join(".");
-                    let extra = vec![Value::Array(vec![Value::String(rest), Value::String(op), val])];
+                    let extra = vec![Value::Array(vec![
+                        Value::String(rest),
+                        Value::String(op),
+                        val,
+                    ])];
                     return self.exists_with(sub, extra, vars, opts);
                 }
                 prop_type = attr.and_then(|a| a.data_type());
@@ -263,7 +280,11 @@ impl Prep<'_> {
                 None => {}
             }
         }
-        Ok(Filter::Stmt(Stmt { path: prop, op, value }))
+        Ok(Filter::Stmt(Stmt {
+            path: prop,
+            op,
+            value,
+        }))
     }
 
     /// A relational variable through a relation: the flipped `exists`.
@@ -280,7 +301,11 @@ impl Prep<'_> {
             return Ok(None);
         };
         let idx = self.stack.len() as i64 - scope - 1;
-        let Some(reference) = usize::try_from(idx).ok().and_then(|i| self.stack.get(i)).cloned() else {
+        let Some(reference) = usize::try_from(idx)
+            .ok()
+            .and_then(|i| self.stack.get(i))
+            .cloned()
+        else {
             return Err(engine(
                 "Cannot read properties of undefined (reading 'collectionName'): a relational variable refers past the outermost query",
             ));
@@ -310,7 +335,9 @@ impl Prep<'_> {
         opts: &Opts,
     ) -> Result<Filter, TriplitError> {
         let Some(schema) = self.schema else {
-            return Err(invalid_filter("A schema is required to execute an exists filter"));
+            return Err(invalid_filter(
+                "A schema is required to execute an exists filter",
+            ));
         };
         let mut ext = exists.clone();
         let relationship = match ext.remove("_extends") {
@@ -319,7 +346,9 @@ impl Prep<'_> {
         };
         let segs: Vec<&str> = relationship.split('.').collect();
         let walked = walk(schema, collection, &segs);
-        let found = walked.iter().position(|a| matches!(a, Some(Attr::Relation(_))));
+        let found = walked
+            .iter()
+            .position(|a| matches!(a, Some(Attr::Relation(_))));
         let (depth, attr) = match found {
             Some(i) => (i + 1, walked[i]),
             None => (segs.len(), walked.last().copied().flatten()),

@@ -61,7 +61,11 @@ impl Row {
 
     fn sub_named(&self, name: &str) -> Option<&Sub> {
         // The last one wins, as in an object spread.
-        self.subs.iter().rev().find(|(a, _)| a.name() == name).map(|(_, s)| s)
+        self.subs
+            .iter()
+            .rev()
+            .find(|(a, _)| a.name() == name)
+            .map(|(_, s)| s)
     }
 
     /// The entity as JSON.

@@ -85,9 +85,7 @@ fn step<'a>(
     seg: &str,
 ) -> Option<Attr<'a>> {
     let current = current?;
-    if *at_root
-        && let Some(rel) = home.and_then(|c| c.relationships.get(seg))
-    {
+    if *at_root && let Some(rel) = home.and_then(|c| c.relationships.get(seg)) {
         return if is_relation(rel) {
             Some(Attr::Relation(rel))
         } else {
@@ -107,15 +105,14 @@ fn step<'a>(
     }
 }
 
-/// The resolution of the whole path (`getAttributeFromSchema`).
-pub fn resolve<'a>(schema: &'a Schema, collection: &str, path: &[&str]) -> Option<Attr<'a>> {
-    walk(schema, collection, path).last().copied().flatten()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn resolve<'a>(s: &'a Schema, c: &str, p: &[&str]) -> Option<Attr<'a>> {
+        walk(s, c, p).last().copied().flatten()
+    }
 
     fn schema() -> Schema {
         Schema::from_json(&json!({"collections": {
@@ -137,7 +134,10 @@ mod tests {
         let w = walk(&s, "posts", &["author", "meta", "x"]);
         assert!(matches!(w[0], Some(Attr::Relation(_))));
         assert!(matches!(w[2], Some(Attr::Type(DataType::Number(_)))));
-        assert!(matches!(resolve(&s, "users", &["blob", "a", "b"]), Some(Attr::Type(DataType::Json(_)))));
+        assert!(matches!(
+            resolve(&s, "users", &["blob", "a", "b"]),
+            Some(Attr::Type(DataType::Json(_)))
+        ));
         assert!(resolve(&s, "users", &["name", "x"]).is_none());
         assert!(resolve(&s, "users", &["nope"]).is_none());
         assert!(resolve(&s, "nobody", &["id"]).is_none());

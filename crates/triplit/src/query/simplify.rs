@@ -45,7 +45,11 @@ fn simplify_clauses(filters: Vec<Filter>, and: bool) -> Vec<Filter> {
             other => clauses.push(other),
         }
     }
-    let collapse = if and { Filter::Bool(false) } else { Filter::Bool(true) };
+    let collapse = if and {
+        Filter::Bool(false)
+    } else {
+        Filter::Bool(true)
+    };
     if clauses.contains(&collapse) {
         clauses = vec![collapse];
     }
@@ -112,25 +116,61 @@ mod tests {
     #[test]
     fn flattens_unwraps_and_collapses() {
         let w = vec![
-            Filter::group(true, vec![st("a", json!(1)), Filter::group(true, vec![st("b", json!(2))])]),
+            Filter::group(
+                true,
+                vec![
+                    st("a", json!(1)),
+                    Filter::group(true, vec![st("b", json!(2))]),
+                ],
+            ),
             Filter::group(false, vec![st("c", json!(3))]),
             Filter::group(false, vec![]),
         ];
-        assert_eq!(simplified(w), Some(vec![st("a", json!(1)), st("b", json!(2)), st("c", json!(3))]));
-        let w = vec![st("a", json!(1)), Filter::group(true, vec![Filter::Bool(false)])];
+        assert_eq!(
+            simplified(w),
+            Some(vec![
+                st("a", json!(1)),
+                st("b", json!(2)),
+                st("c", json!(3))
+            ])
+        );
+        let w = vec![
+            st("a", json!(1)),
+            Filter::group(true, vec![Filter::Bool(false)]),
+        ];
         assert_eq!(simplified(w), Some(vec![Filter::Bool(false)]));
-        let w = vec![Filter::group(false, vec![st("a", json!(1)), Filter::Bool(true)])];
+        let w = vec![Filter::group(
+            false,
+            vec![st("a", json!(1)), Filter::Bool(true)],
+        )];
         assert_eq!(simplified(w), Some(vec![Filter::Bool(true)]));
         assert_eq!(simplified(vec![]), None);
     }
 
     #[test]
     fn deduplicates_by_hash_and_denied_exists_is_false() {
-        let w = vec![st("a", json!(1)), st("a", json!(1)), st("b", json!(["x"])), st("b", json!(["y"]))];
-        assert_eq!(simplified(w), Some(vec![st("a", json!(1)), st("b", json!(["x"]))]));
+        let w = vec![
+            st("a", json!(1)),
+            st("a", json!(1)),
+            st("b", json!(["x"])),
+            st("b", json!(["y"])),
+        ];
+        assert_eq!(
+            simplified(w),
+            Some(vec![st("a", json!(1)), st("b", json!(["x"]))])
+        );
         let mut sub = Node::new("d");
-        sub.where_ = Some(vec![Filter::group(false, vec![Filter::group(true, vec![Filter::Bool(false)])])]);
-        let w = vec![st("a", json!(1)), Filter::Exists(Box::new(Exists { query: sub, strict: true }))];
+        sub.where_ = Some(vec![Filter::group(
+            false,
+            vec![Filter::group(true, vec![Filter::Bool(false)])],
+        )]);
+        let w = vec![
+            st("a", json!(1)),
+            Filter::Exists(Box::new(Exists {
+                query: sub,
+                strict: true,
+            })),
+        ];
         assert_eq!(simplified(w), Some(vec![Filter::Bool(false)]));
     }
 }

@@ -103,7 +103,11 @@ mod tests {
                 if !v.is_null() {
                     m.insert("k".into(), v.clone());
                 }
-                Row::new(Rc::from("c"), Rc::from(i.to_string().as_str()), Value::Object(m))
+                Row::new(
+                    Rc::from("c"),
+                    Rc::from(i.to_string().as_str()),
+                    Value::Object(m),
+                )
             })
             .collect()
     }

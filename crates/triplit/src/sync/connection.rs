@@ -9,7 +9,7 @@ use ferry_store::StoreExt;
 use serde_json::{Map, Value, json};
 
 use super::chunks::{Chunks, raw_chunk_data};
-use super::closure::Subscription;
+use super::closure::{Subscription, readable_by_id};
 use super::protocol::{self, CloseReason, frame, parse_timestamp, timestamp_json};
 use super::view::{ClosureEntity, View};
 use crate::db::{Commit, Transaction, TriplitDb};
@@ -47,6 +47,8 @@ pub struct SyncConnection {
     view: View,
     chunks: Chunks,
     dirty: BTreeSet<String>,
+    /// Waiting for `SCHEMA_RESPONSE` (the client sent an unknown hash).
+    awaiting_schema: Option<u32>,
 }
 
 /// A checkpoint sent with `CONNECT_QUERY`.
@@ -98,6 +100,51 @@ impl SyncConnection {
             view: View::default(),
             chunks: Chunks::default(),
             dirty: BTreeSet::new(),
+            awaiting_schema: None,
+        }
+    }
+
+    /// The first frames of a session. Without a `schema` parameter (the
+    /// 1.0.50 client never sends one) that is `READY`; with one, the schema
+    /// handshake: `READY` when the hash is known to be compatible,
+    /// `CLOSE SCHEMA_MISMATCH` on a schemaless server, otherwise
+    /// `SCHEMA_REQUEST` and a decision once `SCHEMA_RESPONSE` arrives.
+    pub fn start(&mut self, schema_param: Option<&str>) -> Vec<Outbound> {
+        let Some(param) = schema_param else {
+            return vec![Outbound::Text(self.ready())];
+        };
+        let Some(schema) = self.db.schema() else {
+            return vec![schema_mismatch()];
+        };
+        let hash = param.trim().parse::<i64>().ok().map(|h| h as u32);
+        match hash {
+            Some(h) if self.db.schema_hash_known(h, &schema) => vec![Outbound::Text(self.ready())],
+            _ => {
+                self.awaiting_schema = Some(hash.unwrap_or(0));
+                vec![Outbound::Text(frame("SCHEMA_REQUEST", json!({})))]
+            }
+        }
+    }
+
+    fn schema_response(&mut self, payload: &Value) -> Vec<Outbound> {
+        let Some(hash) = self.awaiting_schema.take() else {
+            return Vec::new();
+        };
+        let client = match payload.get("schema") {
+            None | Some(Value::Null) => return vec![Outbound::Text(self.ready())],
+            Some(v) => v,
+        };
+        let Some(server) = self.db.schema() else {
+            return vec![schema_mismatch()];
+        };
+        let compatible = crate::schema::Schema::from_json(client)
+            .map(|c| crate::schema::issues::is_backwards_compatible(&c, &server))
+            .unwrap_or(false);
+        if compatible {
+            self.db.remember_schema_hash(hash);
+            vec![Outbound::Text(self.ready())]
+        } else {
+            vec![schema_mismatch()]
         }
     }
 
@@ -163,6 +210,10 @@ impl SyncConnection {
                 return vec![Outbound::Text(protocol::error(Some(&shown), &e, None))];
             }
         };
+        if self.awaiting_schema.is_some() && kind != "SCHEMA_RESPONSE" {
+            let e = TriplitError::internal("Server not ready for messages");
+            return vec![Outbound::Text(protocol::error(Some(&kind), &e, None))];
+        }
         if kind == "CHUNK" {
             return self.handle_chunk(text).await;
         }
@@ -201,8 +252,7 @@ impl SyncConnection {
                 p.insert("serverTimestamp".into(), json!(self.db.time().now_ms()));
                 vec![Outbound::Text(frame("PONG", Value::Object(p)))]
             }
-            // Only meaningful while a schema handshake is pending.
-            "SCHEMA_RESPONSE" => Vec::new(),
+            "SCHEMA_RESPONSE" => self.schema_response(&payload),
             other => {
                 let e = TriplitError::new(
                     "UnrecognizedMessageTypeError",
@@ -290,6 +340,8 @@ impl SyncConnection {
             Ok(t) => t,
             Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
         };
+        let schema_for_read = schema.clone();
+        let session_for_read = self.session.clone();
         let read = self
             .db
             .store()
@@ -298,6 +350,7 @@ impl SyncConnection {
                 let mut stamps: HashMap<(String, String), Hlc> = HashMap::new();
                 let mut outside: Vec<crate::db::Touched> = Vec::new();
                 for (c, ids) in &ts_keys {
+                    let mut left = Vec::new();
                     for i in ids {
                         let in_closure = closure.iter().any(|(cc, ii, _)| cc == c && ii == i);
                         if in_closure {
@@ -308,12 +361,28 @@ impl SyncConnection {
                                 stamps.insert((c.clone(), i.clone()), t);
                             }
                         } else {
-                            let current = txn
-                                .get(&keys::entity(c, i))?
-                                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                                .and_then(|v| v.as_object().cloned());
-                            outside.push((c.clone(), i.clone(), current));
+                            left.push(i.clone());
                         }
+                    }
+                    if left.is_empty() {
+                        continue;
+                    }
+                    // Entities that left the result: resend the readable
+                    // ones fresh, tell the client to drop the rest.
+                    let found = readable_by_id(
+                        txn,
+                        schema_for_read.as_deref(),
+                        &session_for_read,
+                        c,
+                        &left,
+                    )
+                    .unwrap_or_default();
+                    for i in left {
+                        let current = found
+                            .iter()
+                            .find(|(_, fid, _)| *fid == i)
+                            .map(|(_, _, e)| e.clone());
+                        outside.push((c.clone(), i, current));
                     }
                 }
                 Ok::<_, TriplitError>((closure, stamps, outside))
@@ -336,11 +405,8 @@ impl SyncConnection {
         let root = subscription.collection().to_string();
         self.queries.insert(id.clone(), LiveQuery { subscription });
         let mut change = self.view.update(vec![(id.clone(), closure)]);
-        // Entities the client holds that left the result: resend them if
-        // still readable, otherwise tell it to drop them.
         for (c, i, current) in outside {
-            let readable = current.filter(|_| self.readable(&c));
-            match readable {
+            match current {
                 Some(e) => change.changes.collection_mut(&c).sets.push((i, e)),
                 None => change.changes.collection_mut(&c).deletes.push(i),
             }
@@ -353,15 +419,6 @@ impl SyncConnection {
             slot.deletes.extend(cc.deletes);
         }
         vec![Outbound::Text(entity_data(&changes, stamp, &[id]))]
-    }
-
-    fn readable(&self, collection: &str) -> bool {
-        self.session.is_service
-            || self
-                .db
-                .schema()
-                .and_then(|s| s.collection(collection).map(|c| c.permissions.is_none()))
-                .unwrap_or(true)
     }
 
     /// Records a commit; returns whether any live query may be affected.
@@ -434,6 +491,13 @@ pub fn entity_data(changes: &DbChanges, stamp: Hlc, for_queries: &[String]) -> S
     frame(
         "ENTITY_DATA",
         json!({"changes": encode_changes(changes), "timestamp": timestamp_json(stamp), "forQueries": for_queries}),
+    )
+}
+
+fn schema_mismatch() -> Outbound {
+    close(
+        CloseReason::SchemaMismatch,
+        Some("The client schema is not backwards compatible with the server schema."),
     )
 }
 

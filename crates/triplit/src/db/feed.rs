@@ -1,0 +1,109 @@
+//! Following the store's change feed: the one source of commit fan-out.
+//!
+//! Every committed write appends one record to the store's ordered change
+//! feed. A single follower task per process reads the feed in order and
+//! broadcasts each record as a [`Commit`] to the realtime sessions. Local
+//! writes and writes made by other Ferry nodes sharing the same store go
+//! through the same path, in the same (feed) order; the clock observes
+//! every stamp it sees, so this node's next stamps are above them.
+
+use std::sync::Arc;
+
+use ferry_core::Hlc;
+use serde_json::Value;
+
+use super::{Commit, Touched, TriplitDb};
+
+/// Records fetched per read of the feed.
+const BATCH: usize = 512;
+/// Records kept behind the follower for late readers (pruning beyond).
+const KEEP: u64 = 10_000;
+
+/// Parses a feed record written by the commit path.
+pub fn parse_record(seq: u64, payload: &[u8]) -> Option<Commit> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    let ts = v.get("ts")?.as_array()?;
+    let timestamp = Hlc::new(ts.first()?.as_u64()?, ts.get(1)?.as_u64()? as u32);
+    let entities = v
+        .get("entities")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| {
+            let e = e.as_array()?;
+            let c = e.first()?.as_str()?.to_string();
+            let id = e.get(1)?.as_str()?.to_string();
+            let entity = e.get(2)?.as_object().cloned();
+            Some((c, id, entity))
+        })
+        .collect::<Vec<Touched>>();
+    Some(Commit {
+        seq: Some(seq),
+        timestamp,
+        entities,
+    })
+}
+
+impl TriplitDb {
+    /// Starts the follower; it runs until the store closes. Call once.
+    pub fn start_feed(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let db = self.clone();
+        tokio::spawn(async move { db.follow().await })
+    }
+
+    async fn follow(self: Arc<Self>) {
+        let mut watch = self.store.watch();
+        let mut last = *watch.borrow_and_update();
+        let mut pruned_at = last;
+        loop {
+            if watch.changed().await.is_err() {
+                return;
+            }
+            loop {
+                let batch = match self.store.changes_since(last, BATCH).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the change feed failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                let full = batch.len() == BATCH;
+                for change in batch {
+                    last = change.seq;
+                    match parse_record(change.seq, &change.payload) {
+                        Some(commit) => {
+                            self.clock.observe(commit.timestamp);
+                            let _ = self.commits.send(Arc::new(commit));
+                        }
+                        None => {
+                            tracing::warn!(seq = change.seq, "skipping an unreadable change record")
+                        }
+                    }
+                }
+                if last > KEEP && last - pruned_at >= 1000 {
+                    let _ = self.store.prune_changes(last - KEEP).await;
+                    pruned_at = last;
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let payload = br#"{"ts":[1795414830207,3],"entities":[["todos","t1",{"id":"t1"}],["todos","t2",null]]}"#;
+        let c = parse_record(7, payload).unwrap();
+        assert_eq!(c.seq, Some(7));
+        assert_eq!(c.timestamp, Hlc::new(1795414830207, 3));
+        assert_eq!(c.entities.len(), 2);
+        assert!(c.entities[1].2.is_none());
+        assert!(parse_record(1, b"nope").is_none());
+    }
+}
