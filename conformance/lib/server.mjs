@@ -86,6 +86,7 @@ export async function startServer({ schema, env = {} } = {}) {
   // The harness must not inherit these from the shell running the suite.
   delete childEnv.EXTERNAL_JWT_SECRET;
   delete childEnv.MAX_BODY_SIZE;
+  delete childEnv.DATABASE_URL;
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete childEnv[k];
     else childEnv[k] = String(v);

@@ -41,6 +41,9 @@ enum Storage {
     Sqlite,
     /// In memory (lost on exit; for tests and experiments).
     Memory,
+    /// PostgreSQL (several Ferry nodes may share one database); needs
+    /// --database-url or DATABASE_URL.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,6 +73,10 @@ struct CommonArgs {
     /// `triplit schema push`.
     #[arg(long)]
     schema: Option<std::path::PathBuf>,
+    /// PostgreSQL URL (postgres://…); selects the PostgreSQL backend
+    /// [env: DATABASE_URL].
+    #[arg(long)]
+    database_url: Option<String>,
     /// Ferry configuration file (token issuers under [auth]) [env:
     /// FERRY_CONFIG; default ./ferry.toml if it exists].
     #[arg(long)]

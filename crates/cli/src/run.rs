@@ -27,6 +27,7 @@ pub struct Settings {
     addr: SocketAddr,
     storage: Storage,
     database: PathBuf,
+    database_url: Option<String>,
     jwt_secret: String,
     external_secret: Option<String>,
     project_id: String,
@@ -35,6 +36,30 @@ pub struct Settings {
     base_path: String,
     schema: Option<PathBuf>,
     auth: crate::config::AuthSettings,
+}
+
+/// A URL for printing: the password, if any, replaced by `***`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A database URL selects PostgreSQL.
+fn storage_of(flag: Storage, database_url: Option<&str>) -> Storage {
+    match database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Storage::Postgres
+        }
+        _ => flag,
+    }
 }
 
 fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
@@ -79,7 +104,18 @@ impl Settings {
         Ok(Self {
             dev: false,
             addr: addr(args.common.host, "0.0.0.0", port)?,
-            storage: args.common.storage,
+            storage: storage_of(
+                args.common.storage,
+                args.common
+                    .database_url
+                    .as_deref()
+                    .or(env.get("DATABASE_URL").map(String::as_str)),
+            ),
+            database_url: args
+                .common
+                .database_url
+                .clone()
+                .or_else(|| non_empty(env, "DATABASE_URL")),
             database: PathBuf::from(
                 args.database
                     .or_else(|| non_empty(env, "LOCAL_DATABASE_URL"))
@@ -101,7 +137,18 @@ impl Settings {
         Ok(Self {
             dev: true,
             addr: addr(args.common.host, "127.0.0.1", args.db_port.unwrap_or(6543))?,
-            storage: args.common.storage,
+            storage: storage_of(
+                args.common.storage,
+                args.common
+                    .database_url
+                    .as_deref()
+                    .or(env.get("DATABASE_URL").map(String::as_str)),
+            ),
+            database_url: args
+                .common
+                .database_url
+                .clone()
+                .or_else(|| non_empty(env, "DATABASE_URL")),
             database: PathBuf::from(
                 args.database
                     .or_else(|| non_empty(env, "TRIPLIT_LOCAL_DATABASE_URL"))
@@ -163,6 +210,16 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let metrics = ferry_server::metrics::install();
     let store: Arc<dyn Store> = match s.storage {
         Storage::Memory => Arc::new(MemoryStore::new()),
+        Storage::Postgres => {
+            let Some(url) = s.database_url.as_deref() else {
+                bail!("--storage postgres needs --database-url or DATABASE_URL (postgres://…)");
+            };
+            Arc::new(
+                ferry_store_postgres::PostgresStore::connect(url)
+                    .await
+                    .with_context(|| "connecting to PostgreSQL (DATABASE_URL)".to_string())?,
+            )
+        }
         Storage::Sqlite => Arc::new(
             SqliteStore::open(&s.database)
                 .await
@@ -224,6 +281,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let url = format!("http://{}{}", local, s.base_path);
     let location = match s.storage {
         Storage::Memory => "memory (lost on exit)".to_string(),
+        Storage::Postgres => redact_url(s.database_url.as_deref().unwrap_or_default()),
         Storage::Sqlite => std::path::absolute(&s.database)
             .unwrap_or(s.database.clone())
             .display()

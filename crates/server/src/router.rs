@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         // token is given), and every other method on a POST route is 404.
         .route(
             "/healthcheck",
-            get(|| async { text(StatusCode::OK, "OK") })
+            get(healthcheck)
                 .post(triplit_routes::generic)
                 .fallback(triplit_routes::fallback),
         )
@@ -116,6 +116,21 @@ fn text(status: StatusCode, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// `GET /healthcheck`: `OK` when the store answers a read within 2 s,
+/// `503` otherwise (a lost database connection is visible to load
+/// balancers).
+async fn healthcheck(State(state): State<AppState>) -> Response {
+    use ferry_store::StoreExt;
+    let probe = state
+        .db
+        .store()
+        .read(|txn| txn.get(b"\x00health").map(|_| ()));
+    match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+        Ok(Ok(())) => text(StatusCode::OK, "OK"),
+        _ => text(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+    }
 }
 
 async fn metrics_route(State(state): State<AppState>) -> Response {

@@ -12,9 +12,18 @@ use crate::{ReadTxn, StoreError, WriteTxn};
 /// tuple-encoded key (those start with a type tag ≥ 0x01).
 pub const CLOCK_KEY: &[u8] = b"\x00clock";
 
-/// Records `stamp` as the clock's floor inside `txn`.
+/// Records `stamp` as the clock's floor inside `txn`, unless a higher
+/// floor is already stored (several nodes share one store: a node's stamp
+/// may be below another's, and the floor must never move down).
 pub fn persist_clock(txn: &mut dyn WriteTxn, stamp: Hlc) -> Result<(), StoreError> {
-    txn.put(CLOCK_KEY, &stamp.to_bytes())
+    let stored = txn
+        .get(CLOCK_KEY)?
+        .and_then(|b| Hlc::from_bytes(&b))
+        .unwrap_or(Hlc::ZERO);
+    if stamp > stored {
+        txn.put(CLOCK_KEY, &stamp.to_bytes())?;
+    }
+    Ok(())
 }
 
 /// The highest clock value persisted, or [`Hlc::ZERO`].

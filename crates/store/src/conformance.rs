@@ -307,6 +307,12 @@ pub async fn clock_floor(store: Arc<dyn Store>) {
         .map_err(|e: StoreError| e)
         .unwrap();
     assert_eq!(s.read(|txn| load_clock_floor(txn)).await.unwrap(), stamp);
+    // A lower stamp (another node's) never moves the floor down.
+    s.write(|txn| persist_clock(txn, Hlc::new(1_700_000_000_000, 9)))
+        .await
+        .map_err(|e: StoreError| e)
+        .unwrap();
+    assert_eq!(s.read(|txn| load_clock_floor(txn)).await.unwrap(), stamp);
 }
 
 /// A closed store refuses work with `StoreError::Closed`.
