@@ -3,9 +3,10 @@
 //! One task per socket runs a `select!` over the client's frames, commits
 //! from every source (fan-out), a coalescing flush timer, the token's
 //! expiry and server shutdown. Frames to the client go through a bounded
-//! outbox drained by a separate writer task: a client that stops reading
-//! fills its outbox and is disconnected with a retryable close, so it never
-//! slows writers or other clients.
+//! outbox (frames and bytes) drained by a separate writer task: a client
+//! that stops reading fills its outbox and its connection is dropped (the
+//! client sees an abnormal close and reconnects with its checkpoint), so it
+//! never slows writers or other clients and its memory stays bounded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,12 +28,13 @@ use crate::metrics::{LIVE_QUERIES, OPEN_CONNECTIONS};
 use crate::router::AppState;
 
 /// Frames queued for one client before it counts as stalled.
-const OUTBOX_FRAMES: usize = 1024;
+const OUTBOX_FRAMES: usize = 4096;
+/// Bytes queued for one client before it counts as stalled.
+const OUTBOX_BYTES: usize = 8 << 20;
+/// How long a finished session waits for its last frames to be written.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long commits are coalesced into one `ENTITY_DATA`.
 const FLUSH_DELAY: Duration = Duration::from_millis(5);
-/// Close code for "stalled, reconnect": 1013 Try Again Later (the client
-/// reconnects on any close whose reason is not `retry: false`).
-const STALLED_CLOSE: u16 = 1013;
 
 /// A message to a live connection from elsewhere (`/update-token`).
 pub enum Control {
@@ -130,16 +132,37 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
 
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOX_FRAMES);
-    let writer = tokio::spawn(async move {
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let drained = queued.clone();
+    let mut writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
             let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || closing {
+            let size = frame_size(&msg);
+            let sent = sink.send(msg).await;
+            drained.fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
+            if sent.is_err() || closing {
                 break;
             }
         }
         let _ = sink.close().await;
     });
-    let push = |msg: Message| -> bool { out_tx.try_send(msg).is_ok() };
+    // Queues a frame; `false` when the client is not keeping up (the frame
+    // is dropped and the session must end).
+    let push = |msg: Message| -> bool {
+        let size = frame_size(&msg);
+        let control = matches!(msg, Message::Close(_));
+        if !control && queued.load(std::sync::atomic::Ordering::Relaxed) + size > OUTBOX_BYTES {
+            return false;
+        }
+        queued.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        if out_tx.try_send(msg).is_ok() {
+            true
+        } else {
+            queued.fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    };
+    let mut stalled = false;
 
     let mut commits = state.db.subscribe_commits();
     let mut flush_at: Option<Instant> = None;
@@ -219,7 +242,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                     Ok(Some(data)) => {
                         if !push(Message::Text(data.into())) {
                             tracing::warn!(client = %client_id, "outbox full: disconnecting a stalled client");
-                            let _ = out_tx.try_send(Message::Close(Some(CloseFrame { code: STALLED_CLOSE, reason: Utf8Bytes::from_static("") })));
+                            stalled = true;
                             break;
                         }
                     }
@@ -270,8 +293,27 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
     ::metrics::gauge!(LIVE_QUERIES, "protocol" => "triplit").decrement(live as f64);
     ::metrics::gauge!(OPEN_CONNECTIONS, "protocol" => "triplit").decrement(1.0);
     state.connections.by_client.lock().remove(&client_id);
-    drop(out_tx);
-    let _ = writer.await;
+    if stalled {
+        // The client is not reading: drop the socket (it sees the
+        // connection end and reconnects) rather than wait on it.
+        writer.abort();
+    } else {
+        drop(out_tx);
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    }
+}
+
+fn frame_size(msg: &Message) -> usize {
+    match msg {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 16,
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::{Operation, Role, session_roles};
 use crate::TriplitError;
-use crate::query::{WriteClause, write_clause};
+use crate::query::{ScanCache, WriteClause, write_clause};
 use crate::schema::Schema;
 use crate::session::Session;
 use crate::types::js::{js_string, js_truthy};
@@ -90,6 +90,7 @@ pub fn check_write_permissions(
     let roles = session_roles(Some(schema), session);
     let mut cache: HashMap<(String, Operation), Option<WriteClause>> = HashMap::new();
     let empty = Map::new();
+    let mut scans = ScanCache::default();
     for d in deltas {
         let guarded = schema
             .collection(&d.collection)
@@ -123,7 +124,7 @@ pub fn check_write_permissions(
             };
             let Some(clause) = clause else { continue };
             let row = crate::query::entity_row(&d.collection, &d.id, entity);
-            if !clause.allows(txn, &row)? {
+            if !clause.allows(txn, &row, &mut scans)? {
                 let id = match entity.get("id") {
                     Some(v) => js_string(Some(v)),
                     None => d.id.clone(),

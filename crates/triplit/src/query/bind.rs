@@ -100,7 +100,8 @@ impl Exec<'_> {
                 id_array(self.resolve(s, stack, true)?.as_ref(), &mut raw);
             }
             Operand::Json(Value::String(s)) => raw.push(s.clone()),
-            Operand::Set(items) => {
+            Operand::Set(set) => {
+                let items = set.items();
                 raw.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)))
             }
             Operand::Undefined | Operand::Json(Value::Null) => {}

@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn sets_rank_as_non_plain_objects() {
-        let set = Operand::Set(vec![json!(1)]);
+        let set = Operand::set_from(vec![json!(1)]);
         assert_eq!(compare_operand(&json!({}), &set), Ordering::Less);
         assert_eq!(compare_operand(&json!(null), &set), Ordering::Less);
         assert_eq!(compare_operand(&json!([]), &set), Ordering::Greater);

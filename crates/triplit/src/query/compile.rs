@@ -32,8 +32,9 @@ pub enum Step {
     Collect,
     /// Candidate filter: static filters, then the `after` cursor.
     IterFilter(Vec<Filter>, Option<After>),
-    /// Candidate filter: a subquery must return a row.
-    IterSubqueryFilter(Vec<Step>),
+    /// Candidate filter: a subquery must return a row (unless the view
+    /// `(N, f)` proves it, see `PlanQuery::implied_by`).
+    IterSubqueryFilter(Vec<Step>, Option<(usize, String)>),
     /// Candidate filter: a permission group holding subqueries.
     IterRelFilter(RelFilter),
     /// Stop the candidates after this many.
@@ -82,8 +83,8 @@ pub enum RelFilter {
     Static(Filter),
     /// `and` (true) / `or` (false).
     Group(bool, Vec<RelFilter>),
-    /// A subquery that must return a row.
-    Exists(Vec<Step>),
+    /// A subquery that must return a row (unless a view proves it).
+    Exists(Vec<Step>, Option<(usize, String)>),
 }
 
 /// A compiled query: its steps and the views they refer to.
@@ -105,7 +106,7 @@ fn rel_filter(f: &PlanFilter) -> Result<RelFilter, TriplitError> {
         PlanFilter::Group(and, fs) => {
             RelFilter::Group(*and, fs.iter().map(rel_filter).collect::<Result<_, _>>()?)
         }
-        PlanFilter::Exists(q) => RelFilter::Exists(compile_steps(q)?),
+        PlanFilter::Exists(q) => RelFilter::Exists(compile_steps(q)?, q.implied_by.clone()),
         other => RelFilter::Static(other.to_static().unwrap_or(Filter::Bool(false))),
     })
 }
@@ -157,7 +158,10 @@ pub fn compile_steps(q: &PlanQuery) -> Result<Vec<Step>, TriplitError> {
         if let Some(s) = f.is_static().then(|| f.to_static()).flatten() {
             statics.push(s);
         } else if let PlanFilter::Exists(sub) = f {
-            relational.push(Step::IterSubqueryFilter(compile_steps(sub)?));
+            relational.push(Step::IterSubqueryFilter(
+                compile_steps(sub)?,
+                sub.implied_by.clone(),
+            ));
         } else if f.has_strict() && !f.has_loose() {
             group_views(f, &mut views);
             relational.push(Step::IterRelFilter(rel_filter(f)?));

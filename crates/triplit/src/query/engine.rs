@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::ast::Filter;
 use super::compile::{After, Plan, RelFilter, Step};
 use super::errors::engine;
+use super::index::{Indexes, Key, probe};
 use super::order::{after_pass, sort};
 use super::row::{Row, Sub};
 use super::view_search::resolve_from_view;
@@ -29,8 +30,16 @@ pub struct Exec<'p> {
     txn: &'p dyn ReadTxn,
     plan: &'p Plan,
     pub(super) views: Vec<Option<Rc<Vec<Row>>>>,
+    cache: ScanCache,
+}
+
+/// What one snapshot's scans have decoded, reusable by every execution on
+/// that snapshot (the write-permission checks of one batch share it).
+#[derive(Debug, Default)]
+pub struct ScanCache {
     scans: HashMap<String, u32>,
-    cache: HashMap<String, Rc<Vec<Row>>>,
+    rows: HashMap<String, Rc<Vec<Row>>>,
+    indexes: Indexes,
 }
 
 enum Source {
@@ -42,12 +51,12 @@ enum Source {
 enum Bound<'p> {
     Static(Filter),
     Group(bool, Vec<Bound<'p>>),
-    Exists(&'p [Step]),
+    Exists(&'p [Step], bool),
 }
 
 enum Stage<'p> {
     Filter(Vec<Filter>, Option<&'p After>),
-    Sub(&'p [Step]),
+    Sub(&'p [Step], bool),
     Rel(Bound<'p>),
     Limit(f64),
 }
@@ -75,9 +84,21 @@ impl<'p> Exec<'p> {
             txn,
             plan,
             views: vec![None; plan.views.len()],
-            scans: HashMap::new(),
-            cache: HashMap::new(),
+            cache: ScanCache::default(),
         }
+    }
+
+    /// An execution reusing (and extending) `cache`, taken from an
+    /// earlier execution on the same snapshot.
+    pub fn with_cache(txn: &'p dyn ReadTxn, plan: &'p Plan, cache: ScanCache) -> Self {
+        let mut e = Exec::new(txn, plan);
+        e.cache = cache;
+        e
+    }
+
+    /// The scan cache, for the next execution on the same snapshot.
+    pub fn into_cache(self) -> ScanCache {
+        self.cache
     }
 
     /// Runs `steps` with `stack` as the variable stack. With `one`, only
@@ -115,7 +136,10 @@ impl<'p> Exec<'p> {
                     let bound = self.bind_all(filters, stack)?;
                     stages.push(Stage::Filter(bound, after.as_ref()));
                 }
-                Step::IterSubqueryFilter(sub) => stages.push(Stage::Sub(sub)),
+                Step::IterSubqueryFilter(sub, implied) => {
+                    let proven = self.proven(implied.as_ref());
+                    stages.push(Stage::Sub(sub, proven));
+                }
                 Step::IterRelFilter(f) => stages.push(Stage::Rel(self.bind_rel(f, stack)?)),
                 Step::IterLimit(n) => stages.push(Stage::Limit(*n)),
                 Step::Collect => {
@@ -152,6 +176,20 @@ impl<'p> Exec<'p> {
         Ok(results)
     }
 
+    /// Whether the view `(N, f)` is computed and holds only scalar values
+    /// at `f`, so the paired `in` statement proves the subquery.
+    fn proven(&self, implied: Option<&(usize, String)>) -> bool {
+        let Some((id, path)) = implied else {
+            return false;
+        };
+        let Some(Some(view)) = self.views.get(*id) else {
+            return false;
+        };
+        let segs: Vec<String> = path.split('.').map(str::to_string).collect();
+        view.iter()
+            .all(|r| !matches!(r.lookup(&segs), Some(Value::Object(_) | Value::Array(_))))
+    }
+
     fn prepare_view(&mut self, id: usize, stack: &[Row]) -> Result<(), TriplitError> {
         match self.views.get(id) {
             Some(Some(_)) => return Ok(()),
@@ -172,6 +210,10 @@ impl<'p> Exec<'p> {
     ) -> Result<Vec<Row>, TriplitError> {
         let mut out = Vec::new();
         let mut counts = vec![0usize; stages.len()];
+        let probe: Option<(String, Key)> = match stages.first() {
+            Some(Stage::Filter(filters, _)) => probe(filters).map(|(p, k)| (p.to_string(), k)),
+            _ => None,
+        };
         let mut feed = |exec: &mut Self,
                         row: Row,
                         out: &mut Vec<Row>|
@@ -182,7 +224,10 @@ impl<'p> Exec<'p> {
                         filters_pass(&row.data, filters)?
                             && after.is_none_or(|a| after_pass(&row.data, a))
                     }
-                    Stage::Sub(steps) => !exec.run(steps, &pushed(stack, &row), false)?.is_empty(),
+                    Stage::Sub(_, true) => true,
+                    Stage::Sub(steps, false) => {
+                        !exec.run(steps, &pushed(stack, &row), false)?.is_empty()
+                    }
                     Stage::Rel(f) => exec.rel_pass(&row, f, stack)?,
                     Stage::Limit(n) => {
                         if counts[i] as f64 >= *n {
@@ -218,16 +263,30 @@ impl<'p> Exec<'p> {
                 }
             }
             Source::Scan(c) => {
-                let seen = self.scans.entry(c.to_string()).or_insert(0);
+                let seen = self.cache.scans.entry(c.to_string()).or_insert(0);
                 *seen += 1;
-                if *seen > 1 && !self.cache.contains_key(c.as_ref()) {
+                if *seen > 1 && !self.cache.rows.contains_key(c.as_ref()) {
                     let all = self.scan_all(&c)?;
-                    self.cache.insert(c.to_string(), Rc::new(all));
+                    self.cache.rows.insert(c.to_string(), Rc::new(all));
                 }
-                if let Some(all) = self.cache.get(c.as_ref()).cloned() {
-                    for row in all.iter() {
-                        if feed(self, row.clone(), &mut out)?.is_break() {
-                            break;
+                if let Some(all) = self.cache.rows.get(c.as_ref()).cloned() {
+                    let positions: Option<Vec<usize>> = probe.map(|(path, key)| {
+                        self.cache.indexes.lookup(&c, &all, &path, &key).to_vec()
+                    });
+                    match positions {
+                        Some(ps) => {
+                            for i in ps {
+                                if feed(self, all[i].clone(), &mut out)?.is_break() {
+                                    break;
+                                }
+                            }
+                        }
+                        None => {
+                            for row in all.iter() {
+                                if feed(self, row.clone(), &mut out)?.is_break() {
+                                    break;
+                                }
+                            }
                         }
                     }
                 } else {
@@ -307,7 +366,8 @@ impl<'p> Exec<'p> {
                 }
                 *and
             }
-            Bound::Exists(steps) => !self.run(steps, &pushed(stack, row), false)?.is_empty(),
+            Bound::Exists(_, true) => true,
+            Bound::Exists(steps, false) => !self.run(steps, &pushed(stack, row), false)?.is_empty(),
         })
     }
 
@@ -320,7 +380,9 @@ impl<'p> Exec<'p> {
                     .map(|f| self.bind_rel(f, stack))
                     .collect::<Result<_, _>>()?,
             ),
-            RelFilter::Exists(steps) => Bound::Exists(steps),
+            RelFilter::Exists(steps, implied) => {
+                Bound::Exists(steps, self.proven(implied.as_ref()))
+            }
         })
     }
 }

@@ -202,7 +202,7 @@ fn evaluate_set(
 /// `includes` (a bug kept as is), and over anything else `false`.
 fn member(v: &Value, filter: &Operand, nin: bool) -> bool {
     match filter {
-        Operand::Set(items) => nin != items.iter().any(|i| same_value_zero(i, v)),
+        Operand::Set(set) => nin != set.has(v),
         Operand::Json(Value::Array(items)) => items.iter().any(|i| same_value_zero(i, v)),
         Operand::Json(Value::Object(m)) => nin != object_member_truthy(m, &property_key(v)),
         _ => false,

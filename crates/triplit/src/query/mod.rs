@@ -23,6 +23,7 @@ mod engine;
 mod errors;
 mod filter;
 pub(crate) mod hash;
+mod index;
 mod like;
 mod operand;
 mod order;
@@ -236,4 +237,5 @@ pub(crate) fn write_clause(
     }
 }
 
+pub(crate) use engine::ScanCache;
 pub(crate) use write_check::{WriteClause, entity_row};

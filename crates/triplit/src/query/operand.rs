@@ -9,6 +9,9 @@
 //! static variable resolved to; it stays a plain string here and is bound
 //! at run time like upstream binds it.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::jsnum::js_number_to_string;
@@ -23,7 +26,75 @@ pub enum Operand {
     Json(Value),
     /// A JavaScript `Set` made from an array, in insertion order, with
     /// primitives deduplicated.
-    Set(Vec<Value>),
+    Set(JsSet),
+}
+
+/// A JavaScript `Set` of JSON values: insertion order kept, primitives
+/// deduplicated and hashed for `SameValueZero` membership (objects and
+/// arrays are references, never found).
+#[derive(Debug, Clone)]
+pub struct JsSet(Arc<SetData>);
+
+#[derive(Debug)]
+struct SetData {
+    items: Vec<Value>,
+    index: HashSet<Member>,
+}
+
+#[derive(Debug, Hash, PartialEq, Eq)]
+enum Member {
+    Null,
+    Bool(bool),
+    Number(u64),
+    String(String),
+}
+
+fn member_key(v: &Value) -> Option<Member> {
+    Some(match v {
+        Value::Null => Member::Null,
+        Value::Bool(b) => Member::Bool(*b),
+        Value::String(s) => Member::String(s.clone()),
+        // `SameValueZero`: -0 is 0.
+        Value::Number(n) => Member::Number((n.as_f64()? + 0.0).to_bits()),
+        Value::Array(_) | Value::Object(_) => return None,
+    })
+}
+
+impl JsSet {
+    /// `new Set(items)`.
+    pub fn new(items: impl IntoIterator<Item = Value>) -> JsSet {
+        let mut data = SetData {
+            items: Vec::new(),
+            index: HashSet::new(),
+        };
+        for item in items {
+            match member_key(&item) {
+                Some(k) => {
+                    if data.index.insert(k) {
+                        data.items.push(item);
+                    }
+                }
+                None => data.items.push(item),
+            }
+        }
+        JsSet(Arc::new(data))
+    }
+
+    /// `set.has(value)`.
+    pub fn has(&self, v: &Value) -> bool {
+        member_key(v).is_some_and(|k| self.0.index.contains(&k))
+    }
+
+    /// The members in insertion order.
+    pub fn items(&self) -> &[Value] {
+        &self.0.items
+    }
+}
+
+impl PartialEq for JsSet {
+    fn eq(&self, other: &JsSet) -> bool {
+        self.items() == other.items()
+    }
 }
 
 impl Operand {
@@ -52,14 +123,7 @@ impl Operand {
 
     /// A `Set` built from `items` the way `new Set(array)` does.
     pub fn set_from(items: impl IntoIterator<Item = Value>) -> Operand {
-        let mut out: Vec<Value> = Vec::new();
-        for item in items {
-            if is_primitive(&item) && out.iter().any(|x| same_value_zero(x, &item)) {
-                continue;
-            }
-            out.push(item);
-        }
-        Operand::Set(out)
+        Operand::Set(JsSet::new(items))
     }
 
     /// Preparation's value normalisation: an array becomes a `Set`.
@@ -92,10 +156,6 @@ pub fn json_hash_encoding(v: &Value) -> String {
         Value::Array(_) => format!("d{}", js_json_stringify(v)),
         Value::Object(_) => format!("c{}", js_json_stringify(v)),
     }
-}
-
-fn is_primitive(v: &Value) -> bool {
-    !matches!(v, Value::Array(_) | Value::Object(_))
 }
 
 /// JavaScript's `SameValueZero` on JSON values: primitives by value
@@ -146,17 +206,21 @@ mod tests {
 
     #[test]
     fn sets_deduplicate_primitives_only() {
-        let s = Operand::from_prepared(Some(json!([1, 1.0, "1", {}, {}, null, null])));
-        assert_eq!(
-            s,
-            Operand::Set(vec![
-                json!(1),
-                json!("1"),
-                json!({}),
-                json!({}),
-                json!(null)
-            ])
-        );
+        let s = Operand::from_prepared(Some(json!([1, 1.0, "1", {}, {}, null, null, -0.0, 0])));
+        let want = [
+            json!(1),
+            json!("1"),
+            json!({}),
+            json!({}),
+            json!(null),
+            json!(-0.0),
+        ];
+        assert_eq!(s, Operand::set_from(want));
+        let Operand::Set(set) = &s else {
+            panic!("a set")
+        };
+        assert!(set.has(&json!(1.0)) && set.has(&json!(0)) && set.has(&json!(null)));
+        assert!(!set.has(&json!({})) && !set.has(&json!(true)));
         assert_eq!(s.hash_encoding(), "c{}");
         assert!(s.truthy());
     }

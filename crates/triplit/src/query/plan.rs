@@ -153,6 +153,11 @@ pub struct PlanQuery {
     /// Whether upstream would see includes on it (user includes, or the
     /// nested witnesses of an `_exists` include).
     has_includes: bool,
+    /// For a permission `exists` Ferry evaluates next to upstream's
+    /// inversion `[p, 'in', '$view_N.f']`: `(N, f)`. When every value of
+    /// `f` in the view is a scalar, passing the statement already proves
+    /// the `exists`, so it is not run again.
+    pub(super) implied_by: Option<(usize, String)>,
 }
 
 /// An order entry being planned.
@@ -236,6 +241,7 @@ impl PlanQuery {
             include,
             strict,
             has_includes,
+            implied_by: None,
         }
     }
 }
@@ -320,6 +326,7 @@ fn query_to_views(q: &PlanQuery) -> (PlanQuery, Vec<PlanFilter>, Vec<PlanFilter>
         include: Vec::new(),
         strict: false,
         has_includes: false,
+        implied_by: None,
     };
     (view, vars, unused)
 }
@@ -365,7 +372,10 @@ fn refs_outside(filters: &[PlanFilter], depth: i64) -> bool {
 /// upstream evaluates instead. Ferry evaluates it *and* keeps the
 /// `exists`, so the rows (and, through an `id` statement, their order)
 /// are upstream's, but never more than the permission allows.
-fn strict_inversion(sub: &PlanQuery, views: &mut Vec<Option<PlanQuery>>) -> Option<PlanFilter> {
+fn strict_inversion(
+    sub: &PlanQuery,
+    views: &mut Vec<Option<PlanQuery>>,
+) -> Option<(PlanFilter, (usize, String))> {
     let vars: Vec<usize> = sub
         .where_
         .iter()
@@ -390,11 +400,12 @@ fn strict_inversion(sub: &PlanQuery, views: &mut Vec<Option<PlanQuery>>) -> Opti
     let parent = components(var.value.as_variable().unwrap_or_default())
         .path
         .join(".");
-    Some(PlanFilter::Stmt(Stmt {
+    let stmt = PlanFilter::Stmt(Stmt {
         path: parent,
         op: "in".into(),
         value: Operand::Json(Value::String(format!("$view_{id}.{}", var.path))),
-    }))
+    });
+    Some((stmt, (id, var.path.clone())))
 }
 
 fn where_to_views(
@@ -405,13 +416,15 @@ fn where_to_views(
     let mut out = Vec::new();
     for f in filters {
         match f {
-            PlanFilter::Exists(sub) if sub.strict => match strict_inversion(&sub, views) {
-                Some(stmt) if and => {
-                    out.push(stmt);
-                    out.push(PlanFilter::Exists(sub));
-                }
-                Some(stmt) => {
-                    out.push(PlanFilter::Group(true, vec![stmt, PlanFilter::Exists(sub)]))
+            PlanFilter::Exists(mut sub) if sub.strict => match strict_inversion(&sub, views) {
+                Some((stmt, implied)) => {
+                    sub.implied_by = Some(implied);
+                    if and {
+                        out.push(stmt);
+                        out.push(PlanFilter::Exists(sub));
+                    } else {
+                        out.push(PlanFilter::Group(true, vec![stmt, PlanFilter::Exists(sub)]));
+                    }
                 }
                 None => out.push(PlanFilter::Exists(sub)),
             },

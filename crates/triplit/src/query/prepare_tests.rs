@@ -105,8 +105,14 @@ fn variables_sets_and_prefixes() {
     assert_eq!(stmt(&f[0]).1, "SET_has");
     assert_eq!(stmt(&f[1]).2, &Operand::Json(json!("u1")));
     assert_eq!(stmt(&f[2]).2, &Operand::Undefined);
-    assert_eq!(stmt(&f[3]).2, &Operand::Set(vec![json!("a"), json!("b")]));
-    assert_eq!(stmt(&f[4]).2, &Operand::Set(vec![json!("a"), json!("b")]));
+    assert_eq!(
+        stmt(&f[3]).2,
+        &Operand::set_from(vec![json!("a"), json!("b")])
+    );
+    assert_eq!(
+        stmt(&f[4]).2,
+        &Operand::set_from(vec![json!("a"), json!("b")])
+    );
     let n = prep(
         json!({"collectionName": "users", "include": {"p": {"subquery":
         {"collectionName": "posts", "where": [["authorId", "=", "$id"]]}, "cardinality": "many"}}}),
@@ -211,7 +217,7 @@ fn planner_inverts_drops_and_caches_like_upstream() {
         false,
     );
     assert!(
-        matches!(&s[1], Step::IterSubqueryFilter(sub) if matches!(sub[1], Step::ResolveFromView(..)))
+        matches!(&s[1], Step::IterSubqueryFilter(sub, None) if matches!(sub[1], Step::ResolveFromView(..)))
     );
     // An `exists` that stays a subquery inside a group cannot be compiled.
     let q = json!({"collectionName": "posts", "where": [{"mod": "or", "filters": [["score", "=", 1],

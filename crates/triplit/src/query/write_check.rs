@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::ast::Filter;
 use super::compile::Plan;
-use super::engine::{Exec, filters_pass};
+use super::engine::{Exec, ScanCache, filters_pass};
 use super::plan::compile;
 use super::row::Row;
 use crate::TriplitError;
@@ -59,40 +59,56 @@ impl WriteClause {
         })
     }
 
-    /// Whether `row` satisfies every filter.
-    pub fn allows(&self, txn: &dyn ReadTxn, row: &Row) -> Result<bool, TriplitError> {
-        all(txn, row, &self.filters)
+    /// Whether `row` satisfies every filter. `cache` carries what earlier
+    /// checks on the same snapshot decoded.
+    pub fn allows(
+        &self,
+        txn: &dyn ReadTxn,
+        row: &Row,
+        cache: &mut ScanCache,
+    ) -> Result<bool, TriplitError> {
+        all(txn, row, &self.filters, cache)
     }
 }
 
-fn all(txn: &dyn ReadTxn, row: &Row, filters: &[Check]) -> Result<bool, TriplitError> {
+fn all(
+    txn: &dyn ReadTxn,
+    row: &Row,
+    filters: &[Check],
+    cache: &mut ScanCache,
+) -> Result<bool, TriplitError> {
     let mut order: Vec<&Check> = filters.iter().collect();
     order.sort_by_key(|c| rank(c));
     for c in order {
-        if !one(txn, row, c)? {
+        if !one(txn, row, c, cache)? {
             return Ok(false);
         }
     }
     Ok(true)
 }
 
-fn one(txn: &dyn ReadTxn, row: &Row, c: &Check) -> Result<bool, TriplitError> {
+fn one(
+    txn: &dyn ReadTxn,
+    row: &Row,
+    c: &Check,
+    cache: &mut ScanCache,
+) -> Result<bool, TriplitError> {
     match c {
         Check::Static(f) => filters_pass(&row.data, std::slice::from_ref(f)),
-        Check::Group(true, fs) => all(txn, row, fs),
+        Check::Group(true, fs) => all(txn, row, fs, cache),
         Check::Group(false, fs) => {
             for f in fs {
-                if all(txn, row, std::slice::from_ref(f))? {
+                if all(txn, row, std::slice::from_ref(f), cache)? {
                     return Ok(true);
                 }
             }
             Ok(false)
         }
         Check::Exists(plan) => {
-            let mut exec = Exec::new(txn, plan);
-            Ok(!exec
-                .run(&plan.steps, std::slice::from_ref(row), false)?
-                .is_empty())
+            let mut exec = Exec::with_cache(txn, plan, std::mem::take(cache));
+            let found = exec.run(&plan.steps, std::slice::from_ref(row), false);
+            *cache = exec.into_cache();
+            Ok(!found?.is_empty())
         }
     }
 }

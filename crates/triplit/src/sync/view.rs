@@ -208,3 +208,106 @@ mod tests {
         assert_eq!(again.changes.collections[0].1.sets.len(), 1);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::collections::{HashMap, HashSet};
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    /// One step of a session: a query (re)subscribes to a set of entities,
+    /// an entity changes (every live query holding it is re-run, as after a
+    /// commit), or a query is disconnected.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Subscribe(usize, Vec<usize>),
+        Change(usize),
+        Disconnect(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0..3usize, proptest::collection::vec(0..8usize, 0..6)).prop_map(|(q, e)| Step::Subscribe(q, e)),
+            3 => (0..8usize).prop_map(Step::Change),
+            1 => (0..3usize).prop_map(Step::Disconnect),
+        ]
+    }
+
+    fn closure(members: &[usize], version: &HashMap<usize, u32>) -> Vec<ClosureEntity> {
+        members
+            .iter()
+            .map(|e| {
+                let v = version.get(e).copied().unwrap_or(0);
+                let doc = json!({"id": e.to_string(), "v": v});
+                (
+                    "c".to_string(),
+                    e.to_string(),
+                    doc.as_object().unwrap().clone(),
+                )
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// A client cache built only from what the view sends always holds
+        /// every entity of every live query in its latest version, and holds
+        /// nothing else except entities of disconnected queries (which are
+        /// forgotten without eviction, as upstream does).
+        #[test]
+        fn incremental_diffs_equal_recomputing_from_scratch(steps in proptest::collection::vec(step(), 1..60)) {
+            let mut view = View::default();
+            let mut client: HashMap<String, u32> = HashMap::new();
+            let mut live: HashMap<usize, Vec<usize>> = HashMap::new();
+            let mut version: HashMap<usize, u32> = HashMap::new();
+            let mut disconnected: HashSet<String> = HashSet::new();
+            for s in steps {
+                let updates: Vec<(String, Vec<ClosureEntity>)> = match s {
+                    Step::Subscribe(q, members) => {
+                        live.insert(q, members.clone());
+                        vec![(q.to_string(), closure(&members, &version))]
+                    }
+                    Step::Change(e) => {
+                        *version.entry(e).or_insert(0) += 1;
+                        live.iter()
+                            .filter(|(_, m)| m.contains(&e))
+                            .map(|(q, m)| (q.to_string(), closure(m, &version)))
+                            .collect()
+                    }
+                    Step::Disconnect(q) => {
+                        if let Some(m) = live.remove(&q) {
+                            disconnected.extend(m.iter().map(|e| e.to_string()));
+                        }
+                        view.forget(&q.to_string());
+                        Vec::new()
+                    }
+                };
+                if !updates.is_empty() {
+                    let change = view.update(updates);
+                    for (_, cc) in &change.changes.collections {
+                        for (id, e) in &cc.sets {
+                            client.insert(id.clone(), e["v"].as_u64().unwrap() as u32);
+                        }
+                        for id in &cc.deletes {
+                            client.remove(id);
+                        }
+                    }
+                }
+                let union: HashMap<String, u32> = live
+                    .values()
+                    .flatten()
+                    .map(|e| (e.to_string(), version.get(e).copied().unwrap_or(0)))
+                    .collect();
+                for (k, v) in &union {
+                    prop_assert_eq!(client.get(k), Some(v), "missing or stale entity {}", k);
+                }
+                for k in client.keys() {
+                    prop_assert!(union.contains_key(k) || disconnected.contains(k), "entity {} should have been evicted", k);
+                }
+                prop_assert_eq!(view.len(), union.len());
+            }
+        }
+    }
+}
