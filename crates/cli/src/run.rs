@@ -271,6 +271,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         },
         metrics: Some(metrics),
         connections: Default::default(),
+        shared_results: Default::default(),
         rng: Arc::new(SystemRandom),
         shutdown: shutdown.clone(),
     };

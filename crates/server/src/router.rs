@@ -54,6 +54,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Live realtime connections (for `/update-token`).
     pub connections: Arc<crate::ws::Connections>,
+    /// Query results shared by realtime connections.
+    pub shared_results: Arc<ferry_triplit::sync::SharedResults>,
     /// Randomness for client ids.
     pub rng: Arc<dyn ferry_core::RandomSource>,
     /// Cancelled when the server shuts down; sessions close with 1001.

@@ -121,7 +121,12 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
         return;
     }
     let client_id = new_client_id(&state);
-    let mut conn = SyncConnection::new(state.db.clone(), session, client_id.clone());
+    let mut conn = SyncConnection::new(
+        state.db.clone(),
+        session,
+        client_id.clone(),
+        state.shared_results.clone(),
+    );
     let (control_tx, mut control_rx) = mpsc::channel(8);
     state
         .connections

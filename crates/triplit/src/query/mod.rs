@@ -86,6 +86,12 @@ impl PreparedQuery {
         hash::hash_node(&self.node)
     }
 
+    /// Whether `other` is the same prepared query (same tree, same bound
+    /// permissions and variables), so their results are interchangeable.
+    pub fn same_as(&self, other: &PreparedQuery) -> bool {
+        Arc::ptr_eq(&self.node, &other.node) || *self.node == *other.node
+    }
+
     /// The `select` paths `/fetch` projects onto.
     pub fn select(&self) -> Option<&[String]> {
         self.node.select.as_deref()

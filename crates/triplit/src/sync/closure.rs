@@ -39,6 +39,11 @@ impl Subscription {
         })
     }
 
+    /// The prepared query.
+    pub fn prepared(&self) -> &PreparedQuery {
+        &self.prepared
+    }
+
     /// The root collection.
     pub fn collection(&self) -> &str {
         self.prepared.collection()

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 use super::chunks::{Chunks, raw_chunk_data};
 use super::closure::{Subscription, readable_by_id};
 use super::protocol::{self, CloseReason, frame, parse_timestamp, timestamp_json};
-use super::view::{ClosureEntity, View};
+use super::shared::{SharedResult, SharedResults};
+use super::view::{ClosureEntity, HashedClosure, View, hash_closure};
 use crate::db::{Commit, Transaction, TriplitDb};
 use crate::session::Session;
 use crate::superjson::{decode_changes, encode_changes};
@@ -49,6 +50,12 @@ pub struct SyncConnection {
     dirty: BTreeSet<String>,
     /// Waiting for `SCHEMA_RESPONSE` (the client sent an unknown hash).
     awaiting_schema: Option<u32>,
+    /// Results shared with the other connections of this process.
+    shared: Arc<SharedResults>,
+    /// The highest change-feed position this connection was told about.
+    known_seq: u64,
+    /// The last `ENTITY_DATA` stamp sent.
+    last_stamp: Hlc,
 }
 
 /// A checkpoint sent with `CONNECT_QUERY`.
@@ -91,7 +98,12 @@ fn bad_payload(message_type: &str, context: String) -> String {
 
 impl SyncConnection {
     /// A session for `session` identified by `client_id`.
-    pub fn new(db: Arc<TriplitDb>, session: Session, client_id: String) -> Self {
+    pub fn new(
+        db: Arc<TriplitDb>,
+        session: Session,
+        client_id: String,
+        shared: Arc<SharedResults>,
+    ) -> Self {
         Self {
             db,
             session,
@@ -101,6 +113,9 @@ impl SyncConnection {
             chunks: Chunks::default(),
             dirty: BTreeSet::new(),
             awaiting_schema: None,
+            shared,
+            known_seq: 0,
+            last_stamp: Hlc::ZERO,
         }
     }
 
@@ -418,11 +433,15 @@ impl SyncConnection {
             slot.sets.extend(cc.sets);
             slot.deletes.extend(cc.deletes);
         }
+        self.last_stamp = self.last_stamp.max(stamp);
         vec![Outbound::Text(entity_data(&changes, stamp, &[id]))]
     }
 
     /// Records a commit; returns whether any live query may be affected.
     pub fn note_commit(&mut self, commit: &Commit) -> bool {
+        if let Some(seq) = commit.seq {
+            self.known_seq = self.known_seq.max(seq);
+        }
         let mut relevant = false;
         for (c, _, _) in &commit.entities {
             if self
@@ -439,6 +458,7 @@ impl SyncConnection {
 
     /// Marks every query as needing a refresh (after missed commits).
     pub fn mark_all_dirty(&mut self) {
+        self.known_seq = self.known_seq.max(*self.db.store().watch().borrow());
         for q in self.queries.values() {
             self.dirty
                 .extend(q.subscription.collections().iter().cloned());
@@ -466,22 +486,58 @@ impl SyncConnection {
         if affected.is_empty() {
             return Ok(None);
         }
-        let stamp = self.db.read_timestamp().await?;
-        let closures: Vec<(String, Vec<ClosureEntity>)> = self
-            .db
-            .store()
-            .read(move |txn| {
-                let mut out = Vec::with_capacity(affected.len());
-                for (id, sub) in affected {
-                    out.push((id, sub.closure(txn)?));
+        // Reuse what another connection computed for the same query when
+        // it covers every commit this one knows of.
+        let mut closures: Vec<(String, Arc<HashedClosure>)> = Vec::with_capacity(affected.len());
+        let mut stamp: Option<Hlc> = None;
+        let mut misses = Vec::new();
+        for (id, sub) in affected {
+            match self
+                .shared
+                .get(sub.prepared(), self.known_seq, self.last_stamp)
+            {
+                Some(hit) => {
+                    stamp = Some(stamp.map_or(hit.stamp, |s| s.min(hit.stamp)));
+                    closures.push((id, hit.closure));
                 }
-                Ok::<_, TriplitError>(out)
-            })
-            .await?;
-        let change = self.view.update(closures);
+                None => misses.push((id, sub)),
+            }
+        }
+        if !misses.is_empty() {
+            let seq = *self.db.store().watch().borrow();
+            let fresh = self.db.read_timestamp().await?;
+            let computed: Vec<(String, Subscription, Vec<ClosureEntity>)> = self
+                .db
+                .store()
+                .read(move |txn| {
+                    let mut out = Vec::with_capacity(misses.len());
+                    for (id, sub) in misses {
+                        let closure = sub.closure(txn)?;
+                        out.push((id, sub, closure));
+                    }
+                    Ok::<_, TriplitError>(out)
+                })
+                .await?;
+            for (id, sub, closure) in computed {
+                let closure = Arc::new(hash_closure(closure));
+                self.shared.put(
+                    sub.prepared(),
+                    SharedResult {
+                        seq,
+                        stamp: fresh,
+                        closure: closure.clone(),
+                    },
+                );
+                closures.push((id, closure));
+            }
+            stamp = Some(stamp.map_or(fresh, |s| s.min(fresh)));
+        }
+        let stamp = stamp.unwrap_or(self.last_stamp);
+        let change = self.view.update_hashed(closures);
         if change.changes.is_empty() {
             return Ok(None);
         }
+        self.last_stamp = self.last_stamp.max(stamp);
         Ok(Some(entity_data(&change.changes, stamp, &change.fired)))
     }
 }

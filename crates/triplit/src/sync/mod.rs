@@ -11,9 +11,11 @@ mod closure;
 mod connection;
 pub mod protocol;
 pub mod roles;
+mod shared;
 pub mod view;
 
 pub use chunks::{Chunks, json_string_units, raw_chunk_data};
 pub use closure::Subscription;
 pub use connection::{Outbound, SyncConnection, close, entity_data};
 pub use protocol::CloseReason;
+pub use shared::{SharedResult, SharedResults};

@@ -10,6 +10,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -20,6 +21,20 @@ pub type EntityKey = (String, String);
 
 /// One entity of a closure: key and full stored document.
 pub type ClosureEntity = (String, String, Map<String, Value>);
+
+/// A closure with each entity's content hash.
+pub type HashedClosure = Vec<(ClosureEntity, u64)>;
+
+/// Hashes every entity of a closure (done once per computed result).
+pub fn hash_closure(closure: Vec<ClosureEntity>) -> HashedClosure {
+    closure
+        .into_iter()
+        .map(|e| {
+            let h = content_hash(&e.2);
+            (e, h)
+        })
+        .collect()
+}
 
 fn content_hash(e: &Map<String, Value>) -> u64 {
     let mut h = DefaultHasher::new();
@@ -84,6 +99,16 @@ impl View {
 
     /// Replaces the closures of `updated` queries and returns the diff.
     pub fn update(&mut self, updated: Vec<(String, Vec<ClosureEntity>)>) -> ViewChange {
+        let hashed = updated
+            .into_iter()
+            .map(|(q, closure)| (q, Arc::new(hash_closure(closure))))
+            .collect();
+        self.update_hashed(hashed)
+    }
+
+    /// [`View::update`] for closures whose entities are already hashed
+    /// (shared between connections; entities are cloned only when sent).
+    pub fn update_hashed(&mut self, updated: Vec<(String, Arc<HashedClosure>)>) -> ViewChange {
         let mut out = ViewChange::default();
         let mut seen: HashSet<EntityKey> = HashSet::new();
         let mut candidates: Vec<EntityKey> = Vec::new();
@@ -91,17 +116,19 @@ impl View {
             let mut fired = false;
             let keys: Vec<EntityKey> = closure
                 .iter()
-                .map(|(c, id, _)| (c.clone(), id.clone()))
+                .map(|((c, id, _), _)| (c.clone(), id.clone()))
                 .collect();
             if self.members.get(&query) != Some(&keys) {
                 fired = true;
             }
-            for (c, id, entity) in closure {
+            for ((c, id, entity), h) in closure.iter() {
                 let key = (c.clone(), id.clone());
-                let h = content_hash(&entity);
-                if self.sent.get(&key) != Some(&h) {
-                    self.sent.insert(key.clone(), h);
-                    out.changes.collection_mut(&c).sets.push((id, entity));
+                if self.sent.get(&key) != Some(h) {
+                    self.sent.insert(key.clone(), *h);
+                    out.changes
+                        .collection_mut(c)
+                        .sets
+                        .push((id.clone(), entity.clone()));
                     seen.insert(key);
                     fired = true;
                 } else if seen.contains(&key) {
