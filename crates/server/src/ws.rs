@@ -199,6 +199,29 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                 let Some(Ok(frame)) = frame else { break };
                 match frame {
                     Message::Text(text) => {
+                        if let Some(token) = update_token_payload(text.as_str()) {
+                            // `UPDATE_TOKEN {token}` over the socket: the same
+                            // rules as POST /update-token.
+                            let outcome = match verify_token(&state.verifier, state.time.as_ref(), &token).await {
+                                Err(e) => Some(close(CloseReason::Unauthorized, Some(&e.message()))),
+                                Ok(new) => {
+                                    let schema = state.db.schema();
+                                    if ferry_triplit::sync::roles::same_roles(schema.as_deref(), conn.session(), &new) {
+                                        conn.replace_session(new);
+                                        flush_at.get_or_insert(Instant::now());
+                                        None
+                                    } else {
+                                        Some(close(CloseReason::RolesMismatch, Some("Roles for new token don't match the old token.")))
+                                    }
+                                }
+                            };
+                            if let Some(Outbound::Close { message, code, reason }) = outcome {
+                                let _ = push(Message::Text(message.into()));
+                                let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                                break;
+                            }
+                            continue;
+                        }
                         let mut ok = true;
                         for out in conn.handle_text(text.as_str()).await {
                             ok &= match out {
@@ -269,6 +292,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                         let schema = state.db.schema();
                         if ferry_triplit::sync::roles::same_roles(schema.as_deref(), conn.session(), &new) {
                             conn.replace_session(new);
+                            flush_at.get_or_insert(Instant::now());
                         } else {
                             let out = close(CloseReason::RolesMismatch, Some("Roles for new token don't match the old token."));
                             if let Outbound::Close { message, code, reason } = out {
@@ -311,6 +335,18 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
             writer.abort();
         }
     }
+}
+
+/// The token of an `UPDATE_TOKEN` frame, if `text` is one.
+fn update_token_payload(text: &str) -> Option<String> {
+    if !text.contains("UPDATE_TOKEN") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    if v.get("type")?.as_str()? != "UPDATE_TOKEN" {
+        return None;
+    }
+    Some(v.get("payload")?.get("token")?.as_str()?.to_string())
 }
 
 fn frame_size(msg: &Message) -> usize {

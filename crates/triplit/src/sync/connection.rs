@@ -37,6 +37,8 @@ pub enum Outbound {
 #[derive(Debug)]
 struct LiveQuery {
     subscription: Subscription,
+    /// The query as the client sent it (re-prepared after a token refresh).
+    params: Value,
 }
 
 /// A client's session.
@@ -179,8 +181,18 @@ impl SyncConnection {
     }
 
     /// Replaces the session after a token refresh with the same roles.
+    /// Live queries are prepared again with the new token's claims (so
+    /// `$token.*` in permissions and queries are the new token's) and
+    /// refreshed on the next flush.
     pub fn replace_session(&mut self, session: Session) {
         self.session = session;
+        let schema = self.db.schema();
+        for q in self.queries.values_mut() {
+            if let Ok(sub) = Subscription::prepare(&q.params, schema.as_deref(), &self.session) {
+                self.dirty.extend(sub.collections().iter().cloned());
+                q.subscription = sub;
+            }
+        }
     }
 
     /// Number of live queries.
@@ -418,7 +430,13 @@ impl SyncConnection {
             }
         }
         let root = subscription.collection().to_string();
-        self.queries.insert(id.clone(), LiveQuery { subscription });
+        self.queries.insert(
+            id.clone(),
+            LiveQuery {
+                subscription,
+                params: params.clone(),
+            },
+        );
         let mut change = self.view.update(vec![(id.clone(), closure)]);
         for (c, i, current) in outside {
             match current {
