@@ -4,7 +4,12 @@
 mod config;
 mod envfile;
 mod issuer;
+mod remote;
 mod run;
+mod schema_cmd;
+mod schema_file;
+mod schema_report;
+mod watch;
 
 use std::collections::HashMap;
 
@@ -33,6 +38,10 @@ enum Command {
     /// Clerk: JWKS, OIDC discovery and Clerk-shaped session tokens
     /// (`GET /token?sub=user_A`); prints the matching pk_test_ key and PEM.
     Issuer(issuer::IssuerArgs),
+    /// Push, print or diff a server's schema, like `triplit schema …`,
+    /// without Node for a JSON schema: --remote/TRIPLIT_DB_URL (default
+    /// http://localhost:6543), --token/TRIPLIT_SERVICE_TOKEN.
+    Schema(schema_cmd::SchemaArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,9 +78,11 @@ struct CommonArgs {
     /// servers reached at https://host/triplit.
     #[arg(long, default_value = "")]
     base_path: String,
-    /// Load this schema (Triplit's schema JSON) at start, like
-    /// `triplit schema push`.
-    #[arg(long)]
+    /// Load this schema at start, like `triplit schema push`: Triplit's
+    /// schema JSON, or a `schema.ts` (evaluated with the app's
+    /// @triplit/cli and Node). `dev` defaults to TRIPLIT_SCHEMA_PATH or
+    /// triplit/schema.ts, and applies backwards-compatible changes on save.
+    #[arg(long, alias = "schemaPath")]
     schema: Option<std::path::PathBuf>,
     /// PostgreSQL URL (postgres://…); selects the PostgreSQL backend
     /// [env: DATABASE_URL].
@@ -120,6 +131,13 @@ fn main() -> anyhow::Result<()> {
             run::Settings::dev(args, &env)?
         }
         Command::Issuer(args) => return issuer::run(args),
+        Command::Schema(args) => {
+            let cwd = std::env::current_dir()?;
+            for (k, v) in envfile::load(&cwd, &env) {
+                env.insert(k, v);
+            }
+            std::process::exit(schema_cmd::run(args, &env)?);
+        }
     };
     run::run(settings)
 }

@@ -11,15 +11,12 @@ use ferry_server::{AppState, ServerConfig};
 use ferry_store::{MemoryStore, Store};
 use ferry_store_sqlite::SqliteStore;
 use ferry_triplit::db::TriplitDb;
-use ferry_triplit::http::{Body, Input};
-use ferry_triplit::session::Session;
-use serde_json::{Value, json};
 
 use crate::{DevArgs, LogFormat, ServeArgs, Storage};
 
 /// The dev-mode defaults `triplit dev` uses.
-const DEV_SECRET: &str = "jwt-key-for-development-only";
-const DEV_PROJECT: &str = "local-project-id";
+pub(crate) const DEV_SECRET: &str = "jwt-key-for-development-only";
+pub(crate) const DEV_PROJECT: &str = "local-project-id";
 
 /// Everything `run` needs, resolved from flags and environment.
 pub struct Settings {
@@ -134,6 +131,10 @@ impl Settings {
 
     /// `ferry dev`.
     pub fn dev(args: DevArgs, env: &HashMap<String, String>) -> anyhow::Result<Self> {
+        let schema = match args.common.schema {
+            Some(p) => Some(p),
+            None => crate::schema_file::discover(env, &std::env::current_dir()?),
+        };
         Ok(Self {
             dev: true,
             addr: addr(args.common.host, "127.0.0.1", args.db_port.unwrap_or(6543))?,
@@ -161,7 +162,7 @@ impl Settings {
             log_format: args.common.log_format,
             auth: crate::config::AuthSettings::load(args.common.config.as_deref(), env)?,
             base_path: args.common.base_path,
-            schema: args.common.schema,
+            schema,
         })
     }
 }
@@ -176,24 +177,6 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-fn read_schema_file(path: &PathBuf) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading schema file {}", path.display()))?;
-    if path.extension().is_some_and(|e| e == "ts") {
-        bail!(
-            "{} is a TypeScript schema; convert it with `npx triplit schema print -l local -f json > schema.json` and pass --schema schema.json",
-            path.display()
-        );
-    }
-    let v: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    Ok(if v.get("collections").is_some() {
-        v
-    } else {
-        json!({"collections": v})
-    })
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then finishes in-flight
@@ -236,31 +219,17 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     // store's change feed.
     let _feed = db.start_feed();
     if let Some(path) = &s.schema {
-        let schema = read_schema_file(path)?;
-        let reply = ferry_triplit::http::handle(
-            &db,
-            &Session::service(),
-            "override-schema",
-            Input::Json(json!({"schema": schema})),
-            false,
-        )
-        .await;
-        match reply.body {
-            Body::Json(v) if v.get("successful") == Some(&Value::Bool(true)) => {
-                tracing::info!(path = %path.display(), "schema loaded");
-            }
-            Body::Json(v) => bail!(
-                "the schema in {} was refused: {}",
-                path.display(),
-                v.get("message").unwrap_or(&v)
-            ),
-            _ => bail!("the schema in {} was refused", path.display()),
-        }
+        crate::watch::load_at_start(&db, path).await?;
     }
     let auth = &s.auth;
     let verifier = Arc::new(auth.verifier(&s.jwt_secret, s.external_secret.as_deref())?);
     crate::config::spawn_prefetch(verifier.clone(), time.clone());
     let shutdown = tokio_util::sync::CancellationToken::new();
+    if s.dev
+        && let Some(path) = &s.schema
+    {
+        crate::watch::spawn(db.clone(), path.clone(), shutdown.clone());
+    }
     let state = AppState {
         db: db.clone(),
         verifier,
@@ -293,6 +262,9 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         println!("Ferry dev server running");
         println!("  Server URL:    {url}");
         println!("  Data:          {location}");
+        if let Some(path) = &s.schema {
+            println!("  Schema:        {} (applied on save)", path.display());
+        }
         println!("  Service token: {}", tokens.service);
         println!("  Anon token:    {}", tokens.anon);
     } else {
