@@ -409,6 +409,9 @@ async fn insert_many(
     let mut tx = Transaction::new();
     let mut out = Vec::new();
     for (collection, entities) in batches {
+        // Upstream stores such an insert and then fails building the
+        // response (a 500); Ferry refuses it before storing anything.
+        check_collection(db, &collection)?;
         let col = schema.as_ref().and_then(|s| s.collection(&collection));
         let mut serialized = Vec::with_capacity(entities.len());
         for entity in entities {
