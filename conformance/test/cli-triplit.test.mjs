@@ -49,10 +49,15 @@ function makeApp(schemaTs = SCHEMA_V1) {
 }
 
 /** The environment without the shell's TRIPLIT_* settings, plus `extra`. */
+/** Removes ANSI colour escapes. */
+const stripAnsi = (s) => s.replace(/\x1B\[[0-9;]*[A-Za-z]/g, '');
+
 function cleanEnv(extra = {}) {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('TRIPLIT_')) delete env[k];
-  return { ...env, ...extra };
+  // Plain output: CI=true otherwise makes the CLI colour its messages.
+  delete env.CI;
+  return { ...env, NO_COLOR: '1', FORCE_COLOR: '0', ...extra };
 }
 
 /** Runs `triplit <args>` in `cwd`; resolves to { code, stdout, stderr, out }. */
@@ -67,6 +72,8 @@ function triplit(cwd, args, env = {}) {
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      stdout = stripAnsi(stdout);
+      stderr = stripAnsi(stderr);
       resolve({ code, signal, stdout, stderr, out: stdout + stderr });
     });
   });
