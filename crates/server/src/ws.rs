@@ -35,6 +35,8 @@ const OUTBOX_BYTES: usize = 8 << 20;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long commits are coalesced into one `ENTITY_DATA`.
 const FLUSH_DELAY: Duration = Duration::from_millis(5);
+/// How soon a flush waiting for commits in transit is tried again.
+const FLUSH_RETRY: Duration = Duration::from_millis(1);
 
 /// A message to a live connection from elsewhere (`/update-token`).
 pub enum Control {
@@ -276,6 +278,10 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                     }
                     Ok(None) => {}
                     Err(e) => tracing::error!(client = %client_id, error = %e, "refreshing queries failed"),
+                }
+                if conn.flush_waiting() {
+                    // Commits it must include are still on their way.
+                    flush_at = Some(Instant::now() + FLUSH_RETRY);
                 }
             }
             _ = sleep_until_opt(expiry), if expiry.is_some() => {

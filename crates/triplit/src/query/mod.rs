@@ -23,6 +23,7 @@ mod engine;
 mod errors;
 mod filter;
 pub(crate) mod hash;
+mod incremental;
 mod index;
 mod like;
 mod operand;
@@ -48,6 +49,7 @@ use serde_json::{Map, Value};
 
 pub use compare::{compare_js_str, compare_tuple, compare_value};
 pub(crate) use filter::value_at;
+pub use incremental::{Incremental, Rank};
 pub(crate) use operand::same_value_zero;
 pub use output::{ClosureEntity, Included, QueryOutput, ResultRow};
 
@@ -64,6 +66,7 @@ pub struct PreparedQuery {
     node: Arc<ast::Node>,
     plan: Arc<compile::Plan>,
     closure_plan: Arc<compile::Plan>,
+    incremental: Option<Arc<Incremental>>,
 }
 
 impl PreparedQuery {
@@ -90,6 +93,12 @@ impl PreparedQuery {
     /// permissions and variables), so their results are interchangeable.
     pub fn same_as(&self, other: &PreparedQuery) -> bool {
         Arc::ptr_eq(&self.node, &other.node) || *self.node == *other.node
+    }
+
+    /// How to maintain the result entity by entity, when the query's
+    /// shape allows it (see [`Incremental`]).
+    pub fn incremental(&self) -> Option<&Arc<Incremental>> {
+        self.incremental.as_ref()
     }
 
     /// The `select` paths `/fetch` projects onto.
@@ -144,10 +153,12 @@ pub fn prepare(
     let node = prepare_node(query, schema, &roles, vars, apply)?;
     let plan = plan::compile(&node, false, false)?;
     let closure_plan = plan::compile(&node, true, false)?;
+    let incremental = Incremental::from_plan(&closure_plan).map(Arc::new);
     Ok(PreparedQuery {
         node: Arc::new(node),
         plan: Arc::new(plan),
         closure_plan: Arc::new(closure_plan),
+        incremental,
     })
 }
 

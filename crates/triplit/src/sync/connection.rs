@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::chunks::{Chunks, raw_chunk_data};
 use super::closure::{Subscription, readable_by_id};
+use super::maintained::{Applied, Maintained};
 use super::protocol::{self, CloseReason, frame, parse_timestamp, timestamp_json};
 use super::shared::{SharedResult, SharedResults};
 use super::view::{ClosureEntity, HashedClosure, View, hash_closure};
@@ -39,6 +40,29 @@ struct LiveQuery {
     subscription: Subscription,
     /// The query as the client sent it (re-prepared after a token refresh).
     params: Value,
+    /// The result kept up to date from commits, for queries that allow it
+    /// (`None`: re-run on the next flush).
+    maintained: Option<Maintained>,
+}
+
+impl LiveQuery {
+    fn new(subscription: Subscription, params: Value) -> Self {
+        Self {
+            subscription,
+            params,
+            maintained: None,
+        }
+    }
+
+    /// Starts maintaining the result from `closure`, a run reflecting
+    /// every commit up to `seq`.
+    fn maintain(&mut self, closure: &HashedClosure, seq: u64) {
+        self.maintained = self
+            .subscription
+            .prepared()
+            .incremental()
+            .map(|spec| Maintained::new(spec.clone(), closure, seq));
+    }
 }
 
 /// A client's session.
@@ -58,6 +82,12 @@ pub struct SyncConnection {
     known_seq: u64,
     /// The last `ENTITY_DATA` stamp sent.
     last_stamp: Hlc,
+    /// Commits since the last flush that touch a live query's collections.
+    pending: Vec<Arc<Commit>>,
+    /// A read stamp taken for maintained results and the feed position
+    /// every write stamped below it has at most: it may be sent once this
+    /// connection has been told about the commits up to there.
+    stamp_wait: Option<(Hlc, u64)>,
 }
 
 /// A checkpoint sent with `CONNECT_QUERY`.
@@ -118,6 +148,8 @@ impl SyncConnection {
             shared,
             known_seq: 0,
             last_stamp: Hlc::ZERO,
+            pending: Vec::new(),
+            stamp_wait: None,
         }
     }
 
@@ -191,6 +223,7 @@ impl SyncConnection {
             if let Ok(sub) = Subscription::prepare(&q.params, schema.as_deref(), &self.session) {
                 self.dirty.extend(sub.collections().iter().cloned());
                 q.subscription = sub;
+                q.maintained = None;
             }
         }
     }
@@ -369,6 +402,7 @@ impl SyncConnection {
         };
         let schema_for_read = schema.clone();
         let session_for_read = self.session.clone();
+        let seq_before = *self.db.store().watch().borrow();
         let read = self
             .db
             .store()
@@ -430,14 +464,11 @@ impl SyncConnection {
             }
         }
         let root = subscription.collection().to_string();
-        self.queries.insert(
-            id.clone(),
-            LiveQuery {
-                subscription,
-                params: params.clone(),
-            },
-        );
-        let mut change = self.view.update(vec![(id.clone(), closure)]);
+        let hashed = Arc::new(hash_closure(closure));
+        let mut live = LiveQuery::new(subscription, params.clone());
+        live.maintain(&hashed, seq_before.max(self.known_seq));
+        self.queries.insert(id.clone(), live);
+        let mut change = self.view.update_hashed(vec![(id.clone(), hashed)]);
         for (c, i, current) in outside {
             match current {
                 Some(e) => change.changes.collection_mut(&c).sets.push((i, e)),
@@ -456,7 +487,7 @@ impl SyncConnection {
     }
 
     /// Records a commit; returns whether any live query may be affected.
-    pub fn note_commit(&mut self, commit: &Commit) -> bool {
+    pub fn note_commit(&mut self, commit: &Arc<Commit>) -> bool {
         if let Some(seq) = commit.seq {
             self.known_seq = self.known_seq.max(seq);
         }
@@ -471,52 +502,112 @@ impl SyncConnection {
                 relevant = true;
             }
         }
+        if relevant {
+            self.pending.push(commit.clone());
+        }
         relevant
     }
 
     /// Marks every query as needing a refresh (after missed commits).
     pub fn mark_all_dirty(&mut self) {
         self.known_seq = self.known_seq.max(*self.db.store().watch().borrow());
-        for q in self.queries.values() {
+        self.pending.clear();
+        for q in self.queries.values_mut() {
+            q.maintained = None;
             self.dirty
                 .extend(q.subscription.collections().iter().cloned());
         }
     }
 
-    /// Re-runs the queries affected by the recorded commits and returns
-    /// the `ENTITY_DATA` to send, if anything changed for this client.
+    /// Whether a flush is waiting for commits this connection has not
+    /// been told about yet (call [`SyncConnection::flush`] again soon).
+    pub fn flush_waiting(&self) -> bool {
+        self.stamp_wait.is_some() && !self.dirty.is_empty()
+    }
+
+    /// A read stamp for maintained results: every write stamped below it
+    /// must be among the commits applied, so it waits (returns `None`)
+    /// until the commits up to the feed position it was taken at arrived.
+    async fn maintained_stamp(&mut self) -> Result<Option<Hlc>, TriplitError> {
+        let (stamp, target) = match self.stamp_wait.take() {
+            Some((s, t)) if s > self.last_stamp => (s, t),
+            _ => {
+                let s = self.db.read_timestamp().await?;
+                (s, *self.db.store().watch().borrow())
+            }
+        };
+        if self.known_seq < target {
+            self.stamp_wait = Some((stamp, target));
+            return Ok(None);
+        }
+        Ok(Some(stamp))
+    }
+
+    /// Brings the queries affected by the recorded commits up to date —
+    /// maintained results from the commits themselves, the others by
+    /// running them again — and returns the `ENTITY_DATA` to send, if
+    /// anything changed for this client.
     pub async fn flush(&mut self) -> Result<Option<String>, TriplitError> {
         if self.dirty.is_empty() {
             return Ok(None);
         }
-        let dirty = std::mem::take(&mut self.dirty);
-        let affected: Vec<(String, Subscription)> = self
+        let affected: Vec<String> = self
             .queries
             .iter()
             .filter(|(_, q)| {
                 q.subscription
                     .collections()
                     .iter()
-                    .any(|c| dirty.contains(c))
+                    .any(|c| self.dirty.contains(c))
             })
-            .map(|(id, q)| (id.clone(), q.subscription.clone()))
+            .map(|(id, _)| id.clone())
             .collect();
         if affected.is_empty() {
+            self.dirty.clear();
+            self.pending.clear();
             return Ok(None);
+        }
+        let mut stamp: Option<Hlc> = None;
+        if affected
+            .iter()
+            .any(|id| self.queries[id].maintained.is_some())
+        {
+            match self.maintained_stamp().await? {
+                Some(s) => stamp = Some(s),
+                None => return Ok(None),
+            }
+        }
+        self.dirty.clear();
+        let pending = std::mem::take(&mut self.pending);
+        let mut deltas = Vec::new();
+        let mut rerun: Vec<(String, Subscription)> = Vec::new();
+        for id in affected {
+            let q = self.queries.get_mut(&id).expect("affected query is live");
+            let applied = q.maintained.as_mut().map(|m| m.apply(&pending));
+            match applied {
+                Some(Ok(Applied::Changed(d))) => {
+                    if !d.is_empty() {
+                        deltas.push((id, q.subscription.collection().to_string(), d));
+                    }
+                }
+                Some(Ok(Applied::Refill)) | Some(Err(_)) | None => {
+                    q.maintained = None;
+                    rerun.push((id, q.subscription.clone()));
+                }
+            }
         }
         // Reuse what another connection computed for the same query when
         // it covers every commit this one knows of.
-        let mut closures: Vec<(String, Arc<HashedClosure>)> = Vec::with_capacity(affected.len());
-        let mut stamp: Option<Hlc> = None;
+        let mut closures: Vec<(String, Arc<HashedClosure>, u64)> = Vec::with_capacity(rerun.len());
         let mut misses = Vec::new();
-        for (id, sub) in affected {
+        for (id, sub) in rerun {
             match self
                 .shared
                 .get(sub.prepared(), self.known_seq, self.last_stamp)
             {
                 Some(hit) => {
                     stamp = Some(stamp.map_or(hit.stamp, |s| s.min(hit.stamp)));
-                    closures.push((id, hit.closure));
+                    closures.push((id, hit.closure, hit.seq));
                 }
                 None => misses.push((id, sub)),
             }
@@ -546,12 +637,20 @@ impl SyncConnection {
                         closure: closure.clone(),
                     },
                 );
-                closures.push((id, closure));
+                closures.push((id, closure, seq));
             }
             stamp = Some(stamp.map_or(fresh, |s| s.min(fresh)));
         }
+        for (id, closure, seq) in &closures {
+            if let Some(q) = self.queries.get_mut(id) {
+                q.maintain(closure, (*seq).max(self.known_seq));
+            }
+        }
         let stamp = stamp.unwrap_or(self.last_stamp);
-        let change = self.view.update_hashed(closures);
+        let change = self.view.update_all(
+            closures.into_iter().map(|(id, c, _)| (id, c)).collect(),
+            deltas,
+        );
         if change.changes.is_empty() {
             return Ok(None);
         }

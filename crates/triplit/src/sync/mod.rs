@@ -9,6 +9,7 @@
 mod chunks;
 mod closure;
 mod connection;
+mod maintained;
 pub mod protocol;
 pub mod roles;
 mod shared;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::maintained::Delta;
 use crate::changes::DbChanges;
 
 /// `(collection, id)`.
@@ -36,7 +37,8 @@ pub fn hash_closure(closure: Vec<ClosureEntity>) -> HashedClosure {
         .collect()
 }
 
-fn content_hash(e: &Map<String, Value>) -> u64 {
+/// The hash of an entity version (its JSON text).
+pub(crate) fn content_hash(e: &Map<String, Value>) -> u64 {
     let mut h = DefaultHasher::new();
     serde_json::to_string(e).unwrap_or_default().hash(&mut h);
     h.finish()
@@ -109,6 +111,19 @@ impl View {
     /// [`View::update`] for closures whose entities are already hashed
     /// (shared between connections; entities are cloned only when sent).
     pub fn update_hashed(&mut self, updated: Vec<(String, Arc<HashedClosure>)>) -> ViewChange {
+        self.update_all(updated, Vec::new())
+    }
+
+    /// Replaces the closures of `updated` queries and applies the changes
+    /// of maintained ones (`(query, collection, delta)`: the query's
+    /// members gain `entered` and lose `left`, and `sets` are its entities
+    /// that are new or changed); returns the combined diff. An entity that
+    /// leaves one query and is held by another is not evicted.
+    pub fn update_all(
+        &mut self,
+        updated: Vec<(String, Arc<HashedClosure>)>,
+        deltas: Vec<(String, String, Delta)>,
+    ) -> ViewChange {
         let mut out = ViewChange::default();
         let mut seen: HashSet<EntityKey> = HashSet::new();
         let mut candidates: Vec<EntityKey> = Vec::new();
@@ -136,6 +151,45 @@ impl View {
                 }
             }
             candidates.extend(self.set_members(&query, Some(keys)));
+            if fired {
+                out.fired.push(query);
+            }
+        }
+        for (query, collection, delta) in deltas {
+            let mut fired = !delta.left.is_empty() || !delta.entered.is_empty();
+            let members = self.members.entry(query.clone()).or_default();
+            for id in delta.left {
+                let key = (collection.clone(), id);
+                if let Some(i) = members.iter().position(|k| *k == key) {
+                    members.swap_remove(i);
+                    if let Some(n) = self.refs.get_mut(&key) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.refs.remove(&key);
+                            candidates.push(key);
+                        }
+                    }
+                }
+            }
+            for id in delta.entered {
+                let key = (collection.clone(), id);
+                *self.refs.entry(key.clone()).or_insert(0) += 1;
+                members.push(key);
+            }
+            for (id, entity, h) in delta.sets {
+                let key = (collection.clone(), id);
+                if self.sent.get(&key) != Some(&h) {
+                    self.sent.insert(key.clone(), h);
+                    out.changes
+                        .collection_mut(&collection)
+                        .sets
+                        .push((key.1.clone(), entity));
+                    seen.insert(key);
+                    fired = true;
+                } else if seen.contains(&key) {
+                    fired = true;
+                }
+            }
             if fired {
                 out.fired.push(query);
             }
