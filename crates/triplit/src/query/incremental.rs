@@ -14,15 +14,15 @@
 //! window must be refilled from the store — is decided by the caller; the
 //! rows this module ranks are exactly the rows [`super::execute`] returns.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::ast::Filter;
 use super::compare::compare_value;
 use super::compile::{Plan, Step};
-use super::engine::filters_pass;
-use super::filter::value_at;
+use super::filter::{evaluate, value_at};
 use crate::TriplitError;
 
 /// The maintainable shape of a prepared query.
@@ -45,6 +45,35 @@ pub struct Rank {
 
 fn whole(n: f64) -> Option<usize> {
     (n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64).then_some(n as usize)
+}
+
+/// `ValuePointer.Get` on a document (the engine reads rows the same way).
+fn lookup<'a, 'p>(
+    entity: &'a Map<String, Value>,
+    mut path: impl Iterator<Item = &'p str>,
+) -> Option<Cow<'a, Value>> {
+    value_at(entity.get(path.next()?)?, path)
+}
+
+/// `satisfiesNonRelationalFilter` (as the engine's static filter stage).
+fn passes(entity: &Map<String, Value>, f: &Filter) -> Result<bool, TriplitError> {
+    Ok(match f {
+        Filter::Bool(b) => *b,
+        Filter::Stmt(s) => evaluate(
+            lookup(entity, s.path.split('.')).as_deref(),
+            &s.op,
+            &s.value,
+        )?,
+        Filter::Group(g) => {
+            for f in &g.filters {
+                if passes(entity, f)? != g.and {
+                    return Ok(!g.and);
+                }
+            }
+            g.and
+        }
+        Filter::Exists(_) => false,
+    })
 }
 
 fn is_static(f: &Filter) -> bool {
@@ -114,18 +143,23 @@ impl Incremental {
     }
 
     /// Whether `entity` (a stored document) passes every filter.
-    pub fn matches(&self, entity: &Value) -> Result<bool, TriplitError> {
-        filters_pass(entity, &self.filters)
+    pub fn matches(&self, entity: &Map<String, Value>) -> Result<bool, TriplitError> {
+        for f in &self.filters {
+            if !passes(entity, f)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The sort position of `entity` with `id`.
-    pub fn rank(&self, id: &str, entity: &Value) -> Rank {
+    pub fn rank(&self, id: &str, entity: &Map<String, Value>) -> Rank {
         Rank {
             keys: self
                 .order
                 .iter()
                 .map(|(path, _)| {
-                    value_at(entity, path.iter().map(String::as_str))
+                    lookup(entity, path.iter().map(String::as_str))
                         .map(|v| v.into_owned())
                         .unwrap_or(Value::Null)
                 })

@@ -19,15 +19,49 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::view::{HashedClosure, content_hash};
+use super::view::HashedClosure;
 use crate::TriplitError;
 use crate::db::Commit;
 use crate::query::{Incremental, Rank};
 
+/// Where a held document lives: in a run's closure (owned) or in the
+/// commit that wrote it (shared by every connection holding it).
+#[derive(Debug)]
+enum Doc {
+    Own(Map<String, Value>),
+    Commit(Arc<Commit>, usize),
+}
+
+impl Doc {
+    fn map(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+        match self {
+            Doc::Own(m) => m,
+            Doc::Commit(c, i) => c.entities[*i].2.as_ref().unwrap_or(&EMPTY),
+        }
+    }
+}
+
+/// Commits with at most this many entities are referenced by the rows
+/// they wrote; from bigger ones (bulk inserts) the document is copied, so
+/// a few held rows never keep a whole bulk commit in memory.
+const SHARE_UP_TO: usize = 64;
+
+/// A version tag for an entity written by a commit: which commit and
+/// which of its entities. Distinct versions get distinct tags, so the view
+/// sends every version once without hashing documents (a tag never equals
+/// a content hash except by a 2^-64 accident, which would only resend).
+fn version_tag(seq: u64, index: usize) -> u64 {
+    let mut x = seq ^ ((index as u64) << 40) ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 #[derive(Debug)]
 struct Row {
     rank: Rank,
-    entity: Value,
+    entity: Doc,
     hash: u64,
 }
 
@@ -75,13 +109,10 @@ impl Maintained {
     pub fn new(spec: Arc<Incremental>, closure: &HashedClosure, base_seq: u64) -> Self {
         let rows: Vec<Row> = closure
             .iter()
-            .map(|((_, id, entity), hash)| {
-                let entity = Value::Object(entity.clone());
-                Row {
-                    rank: spec.rank(id, &entity),
-                    entity,
-                    hash: *hash,
-                }
+            .map(|((_, id, entity), hash)| Row {
+                rank: spec.rank(id, entity),
+                entity: Doc::Own(entity.clone()),
+                hash: *hash,
             })
             .collect();
         let complete = spec.limit().is_none_or(|l| rows.len() < l);
@@ -105,7 +136,7 @@ impl Maintained {
                 continue;
             }
             self.base_seq = seq;
-            for (collection, id, entity) in &commit.entities {
+            for (index, (collection, id, entity)) in commit.entities.iter().enumerate() {
                 if collection != self.spec.collection() {
                     continue;
                 }
@@ -114,30 +145,29 @@ impl Maintained {
                 before
                     .entry(id.clone())
                     .or_insert(old.as_ref().map(|r| r.hash));
-                if let Some(doc) = entity {
-                    let value = Value::Object(doc.clone());
-                    if self.spec.matches(&value)? {
-                        let rank = self.spec.rank(id, &value);
-                        let pos = self
-                            .rows
-                            .partition_point(|r| self.spec.compare(&r.rank, &rank).is_lt());
-                        // Past every row held of an incomplete window:
-                        // unheld entities may rank before it, so it stays
-                        // outside (and a short window is refilled below).
-                        if self.complete || pos < self.rows.len() {
-                            let hash = old
-                                .as_ref()
-                                .filter(|o| o.entity == value)
-                                .map_or_else(|| content_hash(doc), |o| o.hash);
-                            self.rows.insert(
-                                pos,
-                                Row {
-                                    rank,
-                                    entity: value,
-                                    hash,
+                if let Some(doc) = entity
+                    && self.spec.matches(doc)?
+                {
+                    let rank = self.spec.rank(id, doc);
+                    let pos = self
+                        .rows
+                        .partition_point(|r| self.spec.compare(&r.rank, &rank).is_lt());
+                    // Past every row held of an incomplete window: unheld
+                    // entities may rank before it, so it stays outside (and
+                    // a short window is refilled below).
+                    if self.complete || pos < self.rows.len() {
+                        self.rows.insert(
+                            pos,
+                            Row {
+                                rank,
+                                entity: if commit.entities.len() <= SHARE_UP_TO {
+                                    Doc::Commit(commit.clone(), index)
+                                } else {
+                                    Doc::Own(doc.clone())
                                 },
-                            );
-                        }
+                                hash: version_tag(seq, index),
+                            },
+                        );
                     }
                 }
                 if let Some(l) = limit {
@@ -169,21 +199,19 @@ impl Maintained {
             match (was, now.get(id.as_str())) {
                 (Some(_), None) => delta.left.push(id),
                 (None, Some(r)) => {
-                    delta.sets.push((id.clone(), object(&r.entity), r.hash));
+                    delta
+                        .sets
+                        .push((id.clone(), r.entity.map().clone(), r.hash));
                     delta.entered.push(id);
                 }
                 (Some(h), Some(r)) if h != r.hash => {
-                    delta.sets.push((id, object(&r.entity), r.hash))
+                    delta.sets.push((id, r.entity.map().clone(), r.hash))
                 }
                 _ => {}
             }
         }
         Ok(Applied::Changed(delta))
     }
-}
-
-fn object(v: &Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap_or_default()
 }
 
 #[cfg(test)]
