@@ -73,6 +73,7 @@ impl TriplitDb {
                     match parse_record(change.seq, &change.payload) {
                         Some(commit) => {
                             self.clock.observe(commit.timestamp);
+                            self.observe_schema(&commit);
                             let _ = self.commits.send(Arc::new(commit));
                         }
                         None => {
