@@ -421,3 +421,28 @@ async fn the_schema_entity_is_written_only_through_override_schema() {
     assert_eq!(rows, json!([]));
     assert!(db.schema().is_none());
 }
+
+#[tokio::test]
+async fn a_database_from_before_the_schema_entity_gets_it_at_open() {
+    use ferry_store::StoreExt;
+    let store = Arc::new(MemoryStore::new());
+    // Only the schema key, as Ferry stored it before the entity existed.
+    let stored = ferry_triplit::schema::Schema::from_json(&open_read()).expect("schema");
+    let bytes = stored.to_json().to_string().into_bytes();
+    store
+        .write(move |txn| {
+            txn.put(&ferry_triplit::keys::schema(), &bytes)?;
+            Ok::<_, ferry_triplit::TriplitError>(())
+        })
+        .await
+        .expect("write");
+    let db = open(store).await;
+    let rows = call(
+        &db,
+        "fetch",
+        json!({"query": {"collectionName": "_metadata"}}),
+    )
+    .await;
+    assert_eq!(rows[0]["id"], "_schema");
+    assert_eq!(rows[0]["collections"], stored.to_json()["collections"]);
+}
