@@ -318,6 +318,10 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                 break;
             }
         }
+        // Frames the session produced on its own (after a schema change).
+        if !push_pending(conn.take_outbound(), &push) {
+            break;
+        }
         let now_live = conn.live_queries();
         if now_live != live {
             ::metrics::gauge!(LIVE_QUERIES, "protocol" => "triplit")
@@ -341,6 +345,32 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
             writer.abort();
         }
     }
+}
+
+/// Queues `outs`; `false` when one was a close or the outbox is full.
+fn push_pending(outs: Vec<Outbound>, push: &impl Fn(Message) -> bool) -> bool {
+    for out in outs {
+        match out {
+            Outbound::Text(t) => {
+                if !push(Message::Text(t.into())) {
+                    return false;
+                }
+            }
+            Outbound::Close {
+                message,
+                code,
+                reason,
+            } => {
+                let _ = push(Message::Text(message.into()));
+                let _ = push(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })));
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The token of an `UPDATE_TOKEN` frame, if `text` is one.

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `("triplit", "e", collection, id)` | the entity, one JSON document |
 //! | `("triplit", "t", collection, id)` | the entity's last-write timestamp (12-byte HLC); kept after deletes |
-//! | `("triplit", "schema")` | the schema JSON |
+//! | `("triplit", "schema")` | the schema JSON (also stored as the entity `_metadata/_schema`, `{id: "_schema", ...schema}`, written with it in one transaction) |
 //!
 //! Ids sort by their UTF-8 bytes, which is Unicode code-point order: the
 //! order upstream's key-value stores scan in (triplit.md Appendix C).

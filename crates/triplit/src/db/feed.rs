@@ -36,11 +36,7 @@ pub fn parse_record(seq: u64, payload: &[u8]) -> Option<Commit> {
             Some((c, id, entity))
         })
         .collect::<Vec<Touched>>();
-    Some(Commit {
-        seq: Some(seq),
-        timestamp,
-        entities,
-    })
+    Some(Commit::new(Some(seq), timestamp, entities))
 }
 
 impl TriplitDb {
@@ -73,6 +69,7 @@ impl TriplitDb {
                     match parse_record(change.seq, &change.payload) {
                         Some(commit) => {
                             self.clock.observe(commit.timestamp);
+                            self.observe_schema(&commit);
                             let _ = self.commits.send(Arc::new(commit));
                         }
                         None => {

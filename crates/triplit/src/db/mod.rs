@@ -14,11 +14,12 @@ mod stamps;
 mod write;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_core::{Hlc, HybridClock, RandomSource, TimeSource};
 use ferry_store::{Store, StoreExt, load_clock_floor};
 use parking_lot::RwLock;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 pub use stamps::{LEASE_AHEAD_MS, Stamps};
@@ -28,6 +29,34 @@ use crate::TriplitError;
 use crate::keys;
 use crate::schema::Schema;
 
+/// The collection and id under which the schema is readable as an entity
+/// (upstream stores it there; `syncSchema` clients subscribe to it).
+pub const SCHEMA_ENTITY: (&str, &str) = ("_metadata", "_schema");
+
+/// The in-memory schema and the stamp of the write that stored it.
+struct SchemaState {
+    schema: Option<Arc<Schema>>,
+    /// `Hlc::ZERO` for the schema loaded at open.
+    stamp: Hlc,
+}
+
+/// The `_metadata/_schema` entity for a schema: `{id: "_schema", ...schema}`.
+pub fn schema_entity(schema: &Schema) -> Map<String, Value> {
+    let mut doc = Map::new();
+    doc.insert("id".into(), Value::String(SCHEMA_ENTITY.1.into()));
+    if let Value::Object(m) = schema.to_json() {
+        doc.extend(m);
+    }
+    doc
+}
+
+/// The schema stored in a `_metadata/_schema` entity.
+fn schema_from_entity(doc: &Map<String, Value>) -> Result<Schema, crate::schema::SchemaError> {
+    let mut m = doc.clone();
+    m.remove("id");
+    Schema::from_json(&Value::Object(m))
+}
+
 /// The Triplit database.
 pub struct TriplitDb {
     store: Arc<dyn Store>,
@@ -35,7 +64,10 @@ pub struct TriplitDb {
     stamps: Arc<Stamps>,
     rng: Arc<dyn RandomSource>,
     time: Arc<dyn TimeSource>,
-    schema: RwLock<Option<Arc<Schema>>>,
+    schema: RwLock<SchemaState>,
+    /// Bumped every time the in-memory schema is replaced (sessions compare
+    /// it to notice a schema change).
+    schema_generation: AtomicU64,
     commits: broadcast::Sender<Arc<Commit>>,
     /// Client schema hashes found compatible during this process's life.
     compatible_hashes: parking_lot::Mutex<std::collections::HashSet<u32>>,
@@ -49,7 +81,7 @@ impl TriplitDb {
         time: Arc<dyn TimeSource>,
         rng: Arc<dyn RandomSource>,
     ) -> Result<Self, TriplitError> {
-        let (floor, lease_ms, schema_json) = store
+        let (floor, lease_ms, schema_json, schema_doc) = store
             .read(|txn| {
                 let floor = load_clock_floor(txn)?;
                 let lease = txn
@@ -58,7 +90,8 @@ impl TriplitDb {
                     .map(u64::from_be_bytes)
                     .unwrap_or(0);
                 let schema = txn.get(&keys::schema())?;
-                Ok::<_, TriplitError>((floor, lease, schema))
+                let entity = txn.get(&keys::entity(SCHEMA_ENTITY.0, SCHEMA_ENTITY.1))?;
+                Ok::<_, TriplitError>((floor, lease, schema, entity))
             })
             .await?;
         let schema = match schema_json {
@@ -72,6 +105,27 @@ impl TriplitDb {
             }
             None => None,
         };
+        // The schema is also readable as the `_metadata/_schema` entity;
+        // databases written before that was kept get it now.
+        let expected = schema.as_deref().map(schema_entity);
+        let stored = schema_doc.and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok());
+        if stored != expected {
+            let stamp = floor;
+            store
+                .write(move |txn| {
+                    let key = keys::entity(SCHEMA_ENTITY.0, SCHEMA_ENTITY.1);
+                    match &expected {
+                        Some(doc) => txn.put(&key, &serde_json::to_vec(doc).unwrap_or_default())?,
+                        None => txn.delete(&key)?,
+                    }
+                    txn.put(
+                        &keys::timestamp(SCHEMA_ENTITY.0, SCHEMA_ENTITY.1),
+                        &stamp.to_bytes(),
+                    )?;
+                    Ok::<_, TriplitError>(())
+                })
+                .await?;
+        }
         let floor = floor.max(Hlc::new(lease_ms, 0));
         let clock = Arc::new(HybridClock::new(time.clone(), floor));
         let stamps = Arc::new(Stamps::new(clock.clone(), lease_ms));
@@ -81,7 +135,11 @@ impl TriplitDb {
             stamps,
             rng,
             time,
-            schema: RwLock::new(schema),
+            schema: RwLock::new(SchemaState {
+                schema,
+                stamp: Hlc::ZERO,
+            }),
+            schema_generation: AtomicU64::new(0),
             commits: broadcast::channel(1024).0,
             compatible_hashes: Default::default(),
         })
@@ -89,7 +147,65 @@ impl TriplitDb {
 
     /// The current schema, `None` in schemaless mode.
     pub fn schema(&self) -> Option<Arc<Schema>> {
-        self.schema.read().clone()
+        self.schema.read().schema.clone()
+    }
+
+    /// Changes every time the schema is replaced, on this node or (through
+    /// the change feed) on another one sharing the store.
+    pub fn schema_generation(&self) -> u64 {
+        self.schema_generation.load(Ordering::Acquire)
+    }
+
+    /// Makes `schema`, stored by the write stamped `stamp`, the current
+    /// one unless a later schema write was installed already. Client
+    /// schema hashes stay known across a backwards-compatible change (the
+    /// old schema's own hash joins them, as upstream adds every schema's
+    /// hash to its compatibility list) and are forgotten on any other, so
+    /// those clients go through the handshake again.
+    fn install_schema(&self, schema: Option<Arc<Schema>>, stamp: Hlc) -> bool {
+        let mut state = self.schema.write();
+        if stamp <= state.stamp {
+            return false;
+        }
+        let old = state.schema.take();
+        {
+            let mut hashes = self.compatible_hashes.lock();
+            match (&old, &schema) {
+                (Some(o), Some(n)) if crate::schema::issues::is_backwards_compatible(o, n) => {
+                    hashes.insert(crate::schema::hash::schema_hash(
+                        &o.to_json()["collections"],
+                    ));
+                }
+                _ => hashes.clear(),
+            }
+        }
+        state.schema = schema;
+        state.stamp = stamp;
+        self.schema_generation.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// Takes a schema change seen in the change feed (written by this node
+    /// or another one) into the in-memory schema.
+    pub(crate) fn observe_schema(&self, commit: &Commit) {
+        let Some((_, _, doc)) = commit
+            .entities
+            .iter()
+            .find(|(c, id, _)| c == SCHEMA_ENTITY.0 && id == SCHEMA_ENTITY.1)
+        else {
+            return;
+        };
+        let schema = match doc {
+            None => None,
+            Some(doc) => match schema_from_entity(doc) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "ignoring an unreadable schema in the change feed");
+                    return;
+                }
+            },
+        };
+        self.install_schema(schema, commit.timestamp);
     }
 
     /// Whether a client schema with `hash` is known to work with `schema`:
@@ -140,25 +256,6 @@ impl TriplitDb {
     /// order (for realtime fan-out). Needs [`TriplitDb::start_feed`].
     pub fn subscribe_commits(&self) -> broadcast::Receiver<Arc<Commit>> {
         self.commits.subscribe()
-    }
-
-    /// Replaces the schema (or removes it with `None`), durably.
-    pub async fn set_schema(&self, schema: Option<Schema>) -> Result<(), TriplitError> {
-        let bytes = schema
-            .as_ref()
-            .map(|s| s.to_json().to_string().into_bytes());
-        let (_, _) = self
-            .store
-            .write(move |txn| {
-                match &bytes {
-                    Some(b) => txn.put(&keys::schema(), b)?,
-                    None => txn.delete(&keys::schema())?,
-                }
-                Ok::<_, TriplitError>(())
-            })
-            .await?;
-        *self.schema.write() = schema.map(Arc::new);
-        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use ferry_core::Hlc;
 use ferry_store::{StoreExt, WriteTxn, persist_clock};
 use serde_json::{Map, Value, json};
 
-use super::TriplitDb;
+use super::{SCHEMA_ENTITY, TriplitDb, schema_entity};
 use crate::changes::DbChanges;
 use crate::merge::{apply_change, combine_patches, deep_is_empty};
 use crate::permissions::{WriteDelta, WriteOp, check_write_permissions};
@@ -27,6 +27,32 @@ pub struct Commit {
     pub timestamp: Hlc,
     /// `(collection, id, entity after the write or None when deleted)`.
     pub entities: Vec<Touched>,
+    /// Content hashes of `entities`, computed once for every connection
+    /// (see [`Commit::content_hash`]).
+    pub hashes: std::sync::OnceLock<Vec<u64>>,
+}
+
+impl Commit {
+    /// A commit of `entities` at `timestamp`.
+    pub fn new(seq: Option<u64>, timestamp: Hlc, entities: Vec<Touched>) -> Self {
+        Self {
+            seq,
+            timestamp,
+            entities,
+            hashes: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The content hash of the `index`th entity's document (`0` for a
+    /// delete), as realtime views compare versions.
+    pub fn content_hash(&self, index: usize) -> u64 {
+        self.hashes.get_or_init(|| {
+            self.entities
+                .iter()
+                .map(|(_, _, e)| e.as_ref().map_or(0, crate::sync::view::content_hash))
+                .collect()
+        })[index]
+    }
 }
 
 /// A batch of writes being assembled, with upstream's in-transaction
@@ -140,6 +166,17 @@ fn apply(
     let mut touched = Vec::new();
     let mut deltas: Vec<WriteDelta> = Vec::new();
     for (collection, c) in &changes.collections {
+        if collection == SCHEMA_ENTITY.0
+            && (c.sets.iter().any(|(id, _)| id == SCHEMA_ENTITY.1)
+                || c.deletes.iter().any(|id| id == SCHEMA_ENTITY.1))
+        {
+            return Err(write_permission_error(
+                collection,
+                SCHEMA_ENTITY.1,
+                "write",
+                "The schema changes only through /override-schema.",
+            ));
+        }
         if !session.is_service && collection == "_metadata" {
             let id = c
                 .sets
@@ -293,7 +330,12 @@ impl TriplitDb {
                 let stamp = stamps.for_write();
                 taken_in.lock().push(stamp);
                 let mut touched = Vec::new();
+                let schema_key = keys::entity(SCHEMA_ENTITY.0, SCHEMA_ENTITY.1);
                 for k in keys_found {
+                    // Upstream writes the schema back after clearing.
+                    if !full && k == schema_key {
+                        continue;
+                    }
                     txn.delete(&k)?;
                     if let Some((c, id)) = keys::parse_entity(&k) {
                         txn.put(&keys::timestamp(&c, &id), &stamp.to_bytes())?;
@@ -311,10 +353,56 @@ impl TriplitDb {
         for stamp in taken.lock().drain(..) {
             self.stamps.settle(stamp);
         }
-        result?;
+        let ((stamp, _), _) = result?;
         if full {
-            *self.schema.write() = None;
+            self.install_schema(None, stamp);
         }
+        Ok(())
+    }
+
+    /// Replaces the schema (or removes it with `None`), durably, in one
+    /// stamped write that also stores it as the `_metadata/_schema` entity
+    /// and records it in the change feed: `syncSchema` clients receive it
+    /// like any entity, and every node's sessions (through the feed) move
+    /// to the new schema.
+    pub async fn set_schema(&self, schema: Option<Schema>) -> Result<(), TriplitError> {
+        let bytes = schema
+            .as_ref()
+            .map(|s| s.to_json().to_string().into_bytes());
+        let doc = schema.as_ref().map(schema_entity);
+        let stamps = self.stamps.clone();
+        let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
+        let taken_in = taken.clone();
+        let result = self
+            .store
+            .write(move |txn| {
+                let stamp = stamps.for_write();
+                taken_in.lock().push(stamp);
+                let (c, id) = SCHEMA_ENTITY;
+                match (&bytes, &doc) {
+                    (Some(b), Some(d)) => {
+                        txn.put(&keys::schema(), b)?;
+                        let entity = serde_json::to_vec(d)
+                            .map_err(|e| TriplitError::internal(e.to_string()))?;
+                        txn.put(&keys::entity(c, id), &entity)?;
+                    }
+                    _ => {
+                        txn.delete(&keys::schema())?;
+                        txn.delete(&keys::entity(c, id))?;
+                    }
+                }
+                txn.put(&keys::timestamp(c, id), &stamp.to_bytes())?;
+                persist_clock(txn, stamp)?;
+                let touched = vec![(c.to_string(), id.to_string(), doc.clone())];
+                txn.set_change(feed_record(stamp, &touched));
+                Ok::<_, TriplitError>(stamp)
+            })
+            .await;
+        for stamp in taken.lock().drain(..) {
+            self.stamps.settle(stamp);
+        }
+        let (stamp, _) = result?;
+        self.install_schema(schema.map(Arc::new), stamp);
         Ok(())
     }
 }

@@ -43,6 +43,16 @@ pub(super) struct Opts {
 /// Static variables: `$global`, `$session`, `$query`, `$role`, `$prev`.
 pub(super) type Vars = Map<String, Value>;
 
+impl<'a> Prep<'a> {
+    /// The schema to validate paths of `collection` against: none for the
+    /// system collection `_metadata`, which is schemaless (its `_schema`
+    /// entity is what `syncSchema` clients query by `id`; upstream rejects
+    /// that filter when the server has a schema).
+    pub fn paths_schema(&self, collection: &str) -> Option<&'a Schema> {
+        self.schema.filter(|_| collection != "_metadata")
+    }
+}
+
 impl Prep<'_> {
     /// `prepareQueryRecursive`.
     pub fn query(&mut self, q: &Value, vars: &Vars, opts: &Opts) -> Result<Node, TriplitError> {
@@ -108,7 +118,7 @@ impl Prep<'_> {
                     js_string(Some(item))
                 )));
             };
-            if let Some(schema) = self.schema {
+            if let Some(schema) = self.paths_schema(collection) {
                 let invalid =
                     validate_identifier(schema, collection, path, |attr, _, _| match attr {
                         None => Some("Path not found"),
@@ -235,7 +245,7 @@ impl Prep<'_> {
                 )));
             };
             let mut sub = None;
-            if let Some(schema) = self.schema {
+            if let Some(schema) = self.paths_schema(collection) {
                 let invalid = validate_identifier(schema, collection, field, |attr, i, len| {
                     let Some(attr) = attr else {
                         return Some("Path not found");

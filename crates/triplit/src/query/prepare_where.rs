@@ -219,7 +219,7 @@ impl Prep<'_> {
         let prop = parts[0].as_str().unwrap_or_default().to_string();
         let mut op = parts[1].as_str().unwrap_or_default().to_string();
         let mut val = parts[2].clone();
-        if let Some(schema) = self.schema {
+        if let Some(schema) = self.paths_schema(collection) {
             let segs: Vec<&str> = prop.split('.').collect();
             let mut prop_type: Option<&DataType> = None;
             for (i, attr) in walk(schema, collection, &segs).into_iter().enumerate() {

@@ -83,11 +83,18 @@ pub struct SyncConnection {
     /// The last `ENTITY_DATA` stamp sent.
     last_stamp: Hlc,
     /// Commits since the last flush that touch a live query's collections.
-    pending: Vec<Arc<Commit>>,
+    pending_commits: Vec<Arc<Commit>>,
     /// A read stamp taken for maintained results and the feed position
     /// every write stamped below it has at most: it may be sent once this
     /// connection has been told about the commits up to there.
     stamp_wait: Option<(Hlc, u64)>,
+    /// The schema generation the live queries were prepared with.
+    schema_generation: u64,
+    /// The client schema hash this session was admitted with.
+    admitted_hash: Option<u32>,
+    /// Frames produced outside a reply (after a schema change), for
+    /// [`SyncConnection::take_outbound`].
+    pending: Vec<Outbound>,
 }
 
 /// A checkpoint sent with `CONNECT_QUERY`.
@@ -137,7 +144,6 @@ impl SyncConnection {
         shared: Arc<SharedResults>,
     ) -> Self {
         Self {
-            db,
             session,
             client_id,
             queries: HashMap::new(),
@@ -148,8 +154,12 @@ impl SyncConnection {
             shared,
             known_seq: 0,
             last_stamp: Hlc::ZERO,
-            pending: Vec::new(),
+            pending_commits: Vec::new(),
             stamp_wait: None,
+            schema_generation: db.schema_generation(),
+            admitted_hash: None,
+            pending: Vec::new(),
+            db,
         }
     }
 
@@ -167,7 +177,10 @@ impl SyncConnection {
         };
         let hash = param.trim().parse::<i64>().ok().map(|h| h as u32);
         match hash {
-            Some(h) if self.db.schema_hash_known(h, &schema) => vec![Outbound::Text(self.ready())],
+            Some(h) if self.db.schema_hash_known(h, &schema) => {
+                self.admitted_hash = Some(h);
+                vec![Outbound::Text(self.ready())]
+            }
             _ => {
                 self.awaiting_schema = Some(hash.unwrap_or(0));
                 vec![Outbound::Text(frame("SCHEMA_REQUEST", json!({})))]
@@ -191,6 +204,7 @@ impl SyncConnection {
             .unwrap_or(false);
         if compatible {
             self.db.remember_schema_hash(hash);
+            self.admitted_hash = Some(hash);
             vec![Outbound::Text(self.ready())]
         } else {
             vec![schema_mismatch()]
@@ -233,8 +247,19 @@ impl SyncConnection {
         self.queries.len()
     }
 
-    /// Handles one text frame from the client.
+    /// Handles one text frame from the client. A schema change noticed
+    /// now is dealt with first (see [`SyncConnection::take_outbound`]).
     pub async fn handle_text(&mut self, text: &str) -> Vec<Outbound> {
+        self.check_schema();
+        let mut out = std::mem::take(&mut self.pending);
+        if out.iter().any(|o| matches!(o, Outbound::Close { .. })) {
+            return out;
+        }
+        out.extend(self.handle_frame(text).await);
+        out
+    }
+
+    async fn handle_frame(&mut self, text: &str) -> Vec<Outbound> {
         #[derive(serde::Deserialize)]
         struct Envelope<'a> {
             #[serde(rename = "type")]
@@ -347,7 +372,7 @@ impl SyncConnection {
         });
         match result {
             Ok(None) => Vec::new(),
-            Ok(Some(whole)) => Box::pin(self.handle_text(&whole)).await,
+            Ok(Some(whole)) => Box::pin(self.handle_frame(&whole)).await,
             Err(e) => vec![Outbound::Text(protocol::error(Some("CHUNK"), &e, None))],
         }
     }
@@ -486,12 +511,76 @@ impl SyncConnection {
         vec![Outbound::Text(entity_data(&changes, stamp, &[id]))]
     }
 
+    /// Frames this session must send that are no reply to a client
+    /// message: after a schema change, a `QuerySyncError` for each live
+    /// query that the new schema rejects, or the close that sends a client
+    /// admitted by its schema hash back through the handshake. A `Close`
+    /// ends the session.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Moves the session to the current schema if it changed since the
+    /// live queries were prepared; returns whether it did.
+    ///
+    /// Upstream keeps running every open subscription with the permissions
+    /// and roles it was prepared with until the client reconnects. Here no
+    /// query outlives its schema: each is prepared again with the new
+    /// schema (roles and permissions included) and refreshed on the next
+    /// flush, which sends the rows the session may now read and evicts
+    /// those it may no longer read. A query the new schema rejects gets
+    /// the `QuerySyncError` a new `CONNECT_QUERY` would get (the client
+    /// then drops it). A session admitted by a client schema hash that the
+    /// new schema does not know any more (a backwards-incompatible change)
+    /// is closed with a retryable close, so the client reconnects and the
+    /// handshake compares its schema with the new one.
+    pub fn check_schema(&mut self) -> bool {
+        let generation = self.db.schema_generation();
+        if generation == self.schema_generation {
+            return false;
+        }
+        self.schema_generation = generation;
+        let schema = self.db.schema();
+        if let Some(hash) = self.admitted_hash {
+            let known = schema
+                .as_deref()
+                .is_some_and(|s| self.db.schema_hash_known(hash, s));
+            if !known {
+                self.pending.push(close_retry(
+                    CloseReason::SchemaChanged,
+                    Some("The server schema changed; reconnect to check the client schema again."),
+                ));
+                return false;
+            }
+        }
+        let mut failed = Vec::new();
+        for (id, q) in self.queries.iter_mut() {
+            match Subscription::prepare(&q.params, schema.as_deref(), &self.session) {
+                Ok(sub) => {
+                    self.dirty
+                        .extend(q.subscription.collections().iter().cloned());
+                    self.dirty.extend(sub.collections().iter().cloned());
+                    q.subscription = sub;
+                    q.maintained = None;
+                }
+                Err(e) => failed.push((id.clone(), e)),
+            }
+        }
+        for (id, e) in failed {
+            self.queries.remove(&id);
+            self.view.forget(&id);
+            self.pending
+                .push(Outbound::Text(protocol::query_sync_error(&id, &e)));
+        }
+        !self.dirty.is_empty()
+    }
+
     /// Records a commit; returns whether any live query may be affected.
     pub fn note_commit(&mut self, commit: &Arc<Commit>) -> bool {
         if let Some(seq) = commit.seq {
             self.known_seq = self.known_seq.max(seq);
         }
-        let mut relevant = false;
+        let mut relevant = self.check_schema();
         for (c, _, _) in &commit.entities {
             if self
                 .queries
@@ -503,15 +592,16 @@ impl SyncConnection {
             }
         }
         if relevant {
-            self.pending.push(commit.clone());
+            self.pending_commits.push(commit.clone());
         }
         relevant
     }
 
     /// Marks every query as needing a refresh (after missed commits).
     pub fn mark_all_dirty(&mut self) {
+        self.check_schema();
         self.known_seq = self.known_seq.max(*self.db.store().watch().borrow());
-        self.pending.clear();
+        self.pending_commits.clear();
         for q in self.queries.values_mut() {
             q.maintained = None;
             self.dirty
@@ -548,6 +638,7 @@ impl SyncConnection {
     /// running them again — and returns the `ENTITY_DATA` to send, if
     /// anything changed for this client.
     pub async fn flush(&mut self) -> Result<Option<String>, TriplitError> {
+        self.check_schema();
         if self.dirty.is_empty() {
             return Ok(None);
         }
@@ -564,7 +655,7 @@ impl SyncConnection {
             .collect();
         if affected.is_empty() {
             self.dirty.clear();
-            self.pending.clear();
+            self.pending_commits.clear();
             return Ok(None);
         }
         let mut stamp: Option<Hlc> = None;
@@ -578,7 +669,7 @@ impl SyncConnection {
             }
         }
         self.dirty.clear();
-        let pending = std::mem::take(&mut self.pending);
+        let pending = std::mem::take(&mut self.pending_commits);
         let mut deltas = Vec::new();
         let mut rerun: Vec<(String, Subscription)> = Vec::new();
         for id in affected {
@@ -660,7 +751,30 @@ impl SyncConnection {
 }
 
 /// `ENTITY_DATA {changes, timestamp, forQueries}`.
+///
+/// A set of the `_metadata/_schema` entity goes with a delete of it (the
+/// client applies deletes first): the client replaces its copy instead of
+/// merging into it, so collections, attributes and permissions removed
+/// from the schema disappear from it too (upstream overwrites its own
+/// stored copy the same way).
 pub fn entity_data(changes: &DbChanges, stamp: Hlc, for_queries: &[String]) -> String {
+    let (meta, schema_id) = crate::db::SCHEMA_ENTITY;
+    let overwrite = changes.collections.iter().any(|(c, cc)| {
+        c == meta
+            && cc.sets.iter().any(|(id, _)| id == schema_id)
+            && !cc.deletes.iter().any(|id| id == schema_id)
+    });
+    let mut owned;
+    let changes = if overwrite {
+        owned = changes.clone();
+        owned
+            .collection_mut(meta)
+            .deletes
+            .push(schema_id.to_string());
+        &owned
+    } else {
+        changes
+    };
     frame(
         "ENTITY_DATA",
         json!({"changes": encode_changes(changes), "timestamp": timestamp_json(stamp), "forQueries": for_queries}),
@@ -672,6 +786,15 @@ fn schema_mismatch() -> Outbound {
         CloseReason::SchemaMismatch,
         Some("The client schema is not backwards compatible with the server schema."),
     )
+}
+
+/// A close after which the client reconnects by itself.
+pub fn close_retry(reason: CloseReason, message: Option<&str>) -> Outbound {
+    Outbound::Close {
+        message: reason.message_retry(message, true),
+        code: reason.code(),
+        reason: reason.frame_reason_retry(true),
+    }
 }
 
 /// The `CLOSE` message and close frame for `reason`.

@@ -47,17 +47,6 @@ impl Doc {
 /// a few held rows never keep a whole bulk commit in memory.
 const SHARE_UP_TO: usize = 64;
 
-/// A version tag for an entity written by a commit: which commit and
-/// which of its entities. Distinct versions get distinct tags, so the view
-/// sends every version once without hashing documents (a tag never equals
-/// a content hash except by a 2^-64 accident, which would only resend).
-fn version_tag(seq: u64, index: usize) -> u64 {
-    let mut x = seq ^ ((index as u64) << 40) ^ 0x9E37_79B9_7F4A_7C15;
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 #[derive(Debug)]
 struct Row {
     rank: Rank,
@@ -165,7 +154,7 @@ impl Maintained {
                                 } else {
                                     Doc::Own(doc.clone())
                                 },
-                                hash: version_tag(seq, index),
+                                hash: commit.content_hash(index),
                             },
                         );
                     }
@@ -356,14 +345,14 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            let commit = Arc::new(Commit {
-                seq: Some(seq),
-                timestamp: Hlc::new(seq, 0),
-                entities: touched
+            let commit = Arc::new(Commit::new(
+                Some(seq),
+                Hlc::new(seq, 0),
+                touched
                     .into_iter()
                     .map(|(i, e)| ("t".to_string(), i, e))
                     .collect(),
-            });
+            ));
             let expected = run(&store, &prepared).await;
             match m.apply(&[commit]).unwrap() {
                 Applied::Changed(d) => {

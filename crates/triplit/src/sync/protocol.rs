@@ -19,6 +19,10 @@ pub enum CloseReason {
     SchemaMismatch,
     /// The server failed.
     InternalError,
+    /// The schema changed under a session admitted by its schema hash
+    /// (Ferry only; sent with `retry: true`, so the client reconnects and
+    /// goes through the schema handshake again).
+    SchemaChanged,
 }
 
 impl CloseReason {
@@ -30,6 +34,7 @@ impl CloseReason {
             CloseReason::RolesMismatch => "ROLES_MISMATCH",
             CloseReason::SchemaMismatch => "SCHEMA_MISMATCH",
             CloseReason::InternalError => "INTERNAL_ERROR",
+            CloseReason::SchemaChanged => "SCHEMA_CHANGED",
         }
     }
 
@@ -37,24 +42,36 @@ impl CloseReason {
     pub fn code(self) -> u16 {
         match self {
             CloseReason::InternalError => 1011,
+            // "Service Restart": come back and try again.
+            CloseReason::SchemaChanged => 1012,
             _ => 1008,
         }
     }
 
     /// The `CLOSE` message (the client closes its side when it gets it).
     pub fn message(self, text: Option<&str>) -> String {
+        self.message_retry(text, false)
+    }
+
+    /// The `CLOSE` message with an explicit `retry`.
+    pub fn message_retry(self, text: Option<&str>, retry: bool) -> String {
         let mut payload = Map::new();
         payload.insert("type".into(), json!(self.name()));
         if let Some(t) = text {
             payload.insert("message".into(), json!(t));
         }
-        payload.insert("retry".into(), json!(false));
+        payload.insert("retry".into(), json!(retry));
         frame("CLOSE", Value::Object(payload))
     }
 
     /// The close frame's reason text (at most 123 bytes).
     pub fn frame_reason(self) -> String {
-        json!({"type": self.name(), "retry": false}).to_string()
+        self.frame_reason_retry(false)
+    }
+
+    /// The close frame's reason text with an explicit `retry`.
+    pub fn frame_reason_retry(self, retry: bool) -> String {
+        json!({"type": self.name(), "retry": retry}).to_string()
     }
 }
 
