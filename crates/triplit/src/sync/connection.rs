@@ -82,6 +82,9 @@ pub struct SyncConnection {
     known_seq: u64,
     /// The last `ENTITY_DATA` stamp sent.
     last_stamp: Hlc,
+    /// The highest `CHANGES_ACK` stamp sent: the client stamps the entities
+    /// it wrote with it and ignores data stamped at or below it.
+    last_ack: Hlc,
     /// Commits since the last flush that touch a live query's collections.
     pending_commits: Vec<Arc<Commit>>,
     /// A read stamp taken for maintained results and the feed position
@@ -154,6 +157,7 @@ impl SyncConnection {
             shared,
             known_seq: 0,
             last_stamp: Hlc::ZERO,
+            last_ack: Hlc::ZERO,
             pending_commits: Vec::new(),
             stamp_wait: None,
             schema_generation: db.schema_generation(),
@@ -388,7 +392,10 @@ impl SyncConnection {
             .commit(&self.session, Transaction::from_changes(decoded))
             .await
         {
-            Ok(stamp) => frame("CHANGES_ACK", json!({"timestamp": timestamp_json(stamp)})),
+            Ok(stamp) => {
+                self.last_ack = self.last_ack.max(stamp);
+                frame("CHANGES_ACK", json!({"timestamp": timestamp_json(stamp)}))
+            }
             Err(e) => {
                 let tx_id = timestamp_json(self.db.last_timestamp()).to_string();
                 let failures =
@@ -620,7 +627,7 @@ impl SyncConnection {
     /// until the commits up to the feed position it was taken at arrived.
     async fn maintained_stamp(&mut self) -> Result<Option<Hlc>, TriplitError> {
         let (stamp, target) = match self.stamp_wait.take() {
-            Some((s, t)) if s > self.last_stamp => (s, t),
+            Some((s, t)) if s > self.last_stamp.max(self.last_ack) => (s, t),
             _ => {
                 let s = self.db.read_timestamp().await?;
                 (s, *self.db.store().watch().borrow())
@@ -692,10 +699,11 @@ impl SyncConnection {
         let mut closures: Vec<(String, Arc<HashedClosure>, u64)> = Vec::with_capacity(rerun.len());
         let mut misses = Vec::new();
         for (id, sub) in rerun {
-            match self
-                .shared
-                .get(sub.prepared(), self.known_seq, self.last_stamp)
-            {
+            match self.shared.get(
+                sub.prepared(),
+                self.known_seq,
+                self.last_stamp.max(self.last_ack),
+            ) {
                 Some(hit) => {
                     stamp = Some(stamp.map_or(hit.stamp, |s| s.min(hit.stamp)));
                     closures.push((id, hit.closure, hit.seq));
