@@ -84,6 +84,9 @@ async fn clerk_preset_round_trip_over_http() {
     assert_eq!(c["fva"], json!([0, -1]));
     assert_eq!(c["nbf"], NOW_S - 5);
     assert_eq!(verified.expires_at_ms, Some((NOW_S + 60) * 1000));
+    // An open socket stays usable as long as the token verifies: the leeway too.
+    assert_eq!(verified.leeway_ms, 5_000);
+    assert_eq!(verified.usable_until_ms(), Some((NOW_S + 65) * 1000));
     // Clerk's 60 s lifetime, plus the 5 s leeway.
     assert_eq!(v.verify(&token, NOW_MS + 64_999).await.map(|_| ()), Ok(()));
     assert_eq!(
