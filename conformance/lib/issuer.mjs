@@ -9,6 +9,7 @@
 //                          negative tokens with the issuer's own key)
 //   await issuer.mint({ sub, ttl, azp, email })   GET /token → a real RS256 token
 //   issuer.sign(claims, { header })               any claims, signed with its key
+//   await issuer.rotate()                         POST /rotate: a new key (and kid)
 //   await issuer.stop()
 //
 // The issuer is always the ferry binary (FERRY_BIN), whatever FERRY_TARGET
@@ -77,9 +78,9 @@ export async function startIssuer({ timeout = 20_000 } = {}) {
   const url = field(/Issuer:\s+(http:\/\/127\.0\.0\.1:\d+)/);
   const publishableKey = field(/CLERK_PUBLISHABLE_KEY=(pk_test_\S+)/);
   const pemOneLine = field(/TRIPLIT_EXTERNAL_JWT_SECRET="([^"]+)"/);
-  const kid = field(/Key id:\s+(\S+)/);
+  let kid = field(/Key id:\s+(\S+)/);
   const pem = field(/(-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----)/);
-  const privatePem = fs.readFileSync(keysFile, 'utf8');
+  let privatePem = fs.readFileSync(keysFile, 'utf8');
 
   const issuer = {
     url,
@@ -110,6 +111,15 @@ export async function startIssuer({ timeout = 20_000 } = {}) {
       const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const input = `${b64({ alg: 'RS256', kid, typ: 'JWT', ...header })}.${b64(claims)}`;
       return `${input}.${crypto.sign('sha256', Buffer.from(input), privatePem).toString('base64url')}`;
+    },
+    /** POST /rotate: a new signing key (the JWKS keeps the previous one too); returns the new kid. */
+    async rotate() {
+      const res = await fetch(`${url}/rotate`, { method: 'POST' });
+      const text = (await res.text()).trim();
+      if (res.status !== 200) throw new Error(`ferry issuer /rotate → ${res.status}: ${text}`);
+      kid = issuer.kid = text;
+      privatePem = issuer.privatePem = fs.readFileSync(keysFile, 'utf8');
+      return text;
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -21,7 +21,7 @@
 //
 // Ferry only (no equivalent upstream): the same guide with Ferry's own Clerk
 // configuration — the publishable key (CLERK_PUBLISHABLE_KEY, ferry.toml),
-// a JWKS URL, OIDC discovery — and what an operator sees when a token is
+// a JWKS URL, OIDC discovery, following a key rotation — and what an operator sees when a token is
 // refused (a `token refused` log line per refusal with reason, issuer and
 // kid but never the token; `ferry_auth_refusals_total{reason}` in /metrics).
 import {
@@ -519,6 +519,45 @@ describe('Using Clerk with Triplit', { concurrency: true }, () => {
       assert.ok(Date.now() >= (exp + 5) * 1000 - 100, `closed ${(exp + 5) * 1000 - Date.now()} ms before exp + leeway`);
       assert.equal(closed.code, 1008);
       assert.deepEqual(closeReason(closed), { type: 'TOKEN_EXPIRED', retry: false });
+    });
+
+    it('key rotation: after the issuer rolls its key, new tokens verify and older ones keep working', async () => {
+      // Its own issuer and server: rotating the shared issuer would disturb
+      // the other tests. Ferry refetches the JWKS for an unknown kid at most
+      // once per 30 s per issuer (docs/configuration.md), counted from the
+      // fetch at start, so the test rolls the key 31 s after that.
+      const own = await startIssuer();
+      const server = await startServer({ schema, env: { CLERK_PUBLISHABLE_KEY: own.publishableKey } });
+      const loaded = Date.now(); // the start-up fetch happened before the server answered
+      try {
+        const before = await own.mint({ sub: 'user_roll', ttl: 120 });
+        const oldKid = decodeJwt(before).header.kid;
+        const raw = await openRaw(server, { token: before });
+        await serviceInsert(server)({ id: 'roll-1', text: 'mine', ownerId: 'user_roll', list: 'roll' });
+        await waitFor(() => Date.now() > loaded + 31_000, { timeout: 40_000, interval: 250, message: 'refetch interval' });
+        const kid = await own.rotate();
+        assert.notEqual(kid, oldKid);
+        const jwks = await (await fetch(own.jwksUrl)).json();
+        assert.deepEqual(jwks.keys.map((k) => k.kid), [kid, oldKid], 'the JWKS publishes the new key and the previous one');
+        const after = await own.mint({ sub: 'user_roll', ttl: 120 });
+        assert.equal(decodeJwt(after).header.kid, kid);
+        // A new session with the new key…
+        const fresh = await openRaw(server, { token: after });
+        const rows = await call(server, '/fetch', { token: after, body: { query: { collectionName: 'todos', where: [['list', '=', 'roll']] } } });
+        assert.equal(rows.status, 200, rows.text);
+        assert.deepEqual(rows.json.map((t) => t.id), ['roll-1']);
+        // …the open one moves to it (same user, same roles)…
+        raw.send({ type: 'UPDATE_TOKEN', payload: { token: after } });
+        await raw.roundTrip();
+        assert.equal(raw.closed, null);
+        // …and a token minted before the rotation still verifies.
+        assert.equal((await call(server, '/fetch', { token: before, body: { query: { collectionName: 'todos' } } })).status, 200);
+        await raw.close();
+        await fresh.close();
+      } finally {
+        await server.stop();
+        await own.stop();
+      }
     });
 
     it('tokens the preset refuses: UNAUTHORIZED on the socket, 401 over HTTP', async () => {
