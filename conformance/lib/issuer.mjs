@@ -61,8 +61,8 @@ export async function startIssuer({ timeout = 20_000 } = {}) {
   let exitInfo;
   exited.then((info) => (exitInfo = info));
   const deadline = Date.now() + timeout;
-  // The banner ends with the PEM public key.
-  while (!/-----END PUBLIC KEY-----/.test(out)) {
+  // The banner ends with the multi-line PEM public key.
+  while (!/^-----END PUBLIC KEY-----$/m.test(out)) {
     if (exitInfo) throw new Error(`ferry issuer exited (${JSON.stringify(exitInfo)}):\n${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -79,7 +79,7 @@ export async function startIssuer({ timeout = 20_000 } = {}) {
   const publishableKey = field(/CLERK_PUBLISHABLE_KEY=(pk_test_\S+)/);
   const pemOneLine = field(/TRIPLIT_EXTERNAL_JWT_SECRET="([^"]+)"/);
   let kid = field(/Key id:\s+(\S+)/);
-  const pem = field(/(-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----)/);
+  const pem = field(/^(-----BEGIN PUBLIC KEY-----\n[\s\S]*?\n-----END PUBLIC KEY-----)$/m);
   let privatePem = fs.readFileSync(keysFile, 'utf8');
 
   const issuer = {

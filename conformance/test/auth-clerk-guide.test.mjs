@@ -242,6 +242,7 @@ describe('Using Clerk with Triplit', { concurrency: true }, () => {
     let server;
     before(async () => {
       assert.ok(!issuer.pemOneLine.includes('\n'), 'the PEM is on one line');
+      assert.equal(issuer.pem.split('\n').join(''), issuer.pemOneLine, 'the same key as the multi-line PEM');
       assert.match(issuer.pemOneLine, /^-----BEGIN PUBLIC KEY-----\S+-----END PUBLIC KEY-----$/);
       server = await startServer({ schema, env: { EXTERNAL_JWT_SECRET: issuer.pemOneLine } });
     });
