@@ -525,17 +525,20 @@ describe('Using Clerk with Triplit', { concurrency: true }, () => {
     it('key rotation: after the issuer rolls its key, new tokens verify and older ones keep working', async () => {
       // Its own issuer and server: rotating the shared issuer would disturb
       // the other tests. Ferry refetches the JWKS for an unknown kid at most
-      // once per 30 s per issuer (docs/configuration.md), counted from the
-      // fetch at start, so the test rolls the key 31 s after that.
+      // once per refetch interval per issuer, counted from the fetch at
+      // start (30 s by default; 2 s here), so the key is rolled after that.
       const own = await startIssuer();
-      const server = await startServer({ schema, env: { CLERK_PUBLISHABLE_KEY: own.publishableKey } });
+      const server = await startServer({
+        schema,
+        env: { CLERK_PUBLISHABLE_KEY: own.publishableKey, FERRY_AUTH_REFETCH_INTERVAL_SECONDS: '2' },
+      });
       const loaded = Date.now(); // the start-up fetch happened before the server answered
       try {
         const before = await own.mint({ sub: 'user_roll', ttl: 120 });
         const oldKid = decodeJwt(before).header.kid;
         const raw = await openRaw(server, { token: before });
         await serviceInsert(server)({ id: 'roll-1', text: 'mine', ownerId: 'user_roll', list: 'roll' });
-        await waitFor(() => Date.now() > loaded + 31_000, { timeout: 40_000, interval: 250, message: 'refetch interval' });
+        await waitFor(() => Date.now() > loaded + 2_500, { timeout: 10_000, interval: 100, message: 'refetch interval' });
         const kid = await own.rotate();
         assert.notEqual(kid, oldKid);
         const jwks = await (await fetch(own.jwksUrl)).json();
