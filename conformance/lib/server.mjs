@@ -51,7 +51,7 @@ export function freePort() {
   });
 }
 
-function command(port) {
+function command(port, ferryArgs = []) {
   const cliArgs = ['serve', '--host', '127.0.0.1', '--port', String(port)];
   if (target === 'reference') {
     return { file: process.execPath, args: [path.join(here, 'reference-runner.mjs'), ...cliArgs] };
@@ -63,7 +63,7 @@ function command(port) {
         `or run against the reference with FERRY_TARGET=reference`
     );
   }
-  return { file: bin, args: cliArgs };
+  return { file: bin, args: [...cliArgs, ...ferryArgs] };
 }
 
 function sleep(ms) {
@@ -75,9 +75,11 @@ function sleep(ms) {
  *   schema: a DBSchema (`{collections, roles?}`) pushed with POST /override-schema
  *   env:    extra environment, e.g. { MAX_BODY_SIZE: '1', EXTERNAL_JWT_SECRET: '…' };
  *           JWT_SECRET may be overridden too.
+ *   ferryArgs: extra flags for the ferry binary only (e.g. ['--log-format', 'json']);
+ *           the reference runner gets none.
  * Returns { url, port, dbPath, serviceToken, anonToken, output(), stop(), kill(), restart() }.
  */
-export async function startServer({ schema, env = {} } = {}) {
+export async function startServer({ schema, env = {}, ferryArgs = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-conformance-'));
   const dbPath = path.join(dir, 'ferry.db');
   let port = await freePort();
@@ -87,6 +89,9 @@ export async function startServer({ schema, env = {} } = {}) {
   delete childEnv.EXTERNAL_JWT_SECRET;
   delete childEnv.MAX_BODY_SIZE;
   delete childEnv.DATABASE_URL;
+  for (const k of ['CLERK_PUBLISHABLE_KEY', 'CLERK_AUTHORIZED_PARTIES', 'FERRY_CONFIG', 'FERRY_OIDC_ISSUER', 'FERRY_JWKS_URL', 'FERRY_JWKS_ISSUER']) {
+    delete childEnv[k];
+  }
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete childEnv[k];
     else childEnv[k] = String(v);
@@ -96,7 +101,7 @@ export async function startServer({ schema, env = {} } = {}) {
   let logs = '';
 
   async function launch() {
-    const { file, args } = command(port);
+    const { file, args } = command(port, ferryArgs);
     logs = '';
     child = spawn(file, args, { env: childEnv, cwd: conformanceDir, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);

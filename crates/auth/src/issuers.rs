@@ -233,6 +233,7 @@ impl Issuer {
                 .map(str::to_owned),
             claims,
             expires_at_ms: Some(expires_at_ms),
+            leeway_ms: self.config.leeway_ms,
             verified_with: KeySlot::Issuer,
             issuer: Some(self.config.name.clone()),
         })

@@ -11,6 +11,10 @@
 //! plain http (loopback), and its [`publishable_key`] is the `pk_test_…`
 //! that encodes `127.0.0.1:<port>`, so the Clerk preset finds it.
 //!
+//! [`LocalIssuer::rotate`] (`POST /rotate`) replaces the signing key the way
+//! rolling Clerk's keys does: new tokens carry the new `kid`, and the JWKS
+//! lists the new key and the one it replaced.
+//!
 //! The routes are plain functions of the request path ([`LocalIssuer::handle`]);
 //! `ferry issuer` serves them on loopback, and tests can call them directly.
 //! The current time is passed in; the key is the only random thing (drawn
@@ -19,6 +23,7 @@
 //! [`publishable_key`]: LocalIssuer::publishable_key
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
@@ -157,14 +162,26 @@ impl LocalResponse {
     }
 }
 
-/// A local token issuer.
-pub struct LocalIssuer {
-    issuer: String,
+/// One signing key and its published forms.
+struct SigningKey {
     kid: String,
     private_pem: String,
     public_pem: String,
     jwk: Value,
     encoding: EncodingKey,
+}
+
+/// The current key and the one it replaced (still published, so tokens
+/// minted before a rotation verify until they expire).
+struct Keys {
+    current: Arc<SigningKey>,
+    retired: Option<Value>,
+}
+
+/// A local token issuer.
+pub struct LocalIssuer {
+    issuer: String,
+    keys: RwLock<Keys>,
     minted: AtomicU64,
 }
 
@@ -172,7 +189,7 @@ impl std::fmt::Debug for LocalIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalIssuer")
             .field("issuer", &self.issuer)
-            .field("kid", &self.kid)
+            .field("kid", &self.kid())
             .finish_non_exhaustive()
     }
 }
@@ -223,31 +240,42 @@ impl LocalIssuer {
         {
             return Err(LocalIssuerError::InvalidIssuer);
         }
-        let public = pair.public_key();
-        let spki: PublicKeyX509Der<'static> = public
-            .as_der()
-            .map_err(|_| LocalIssuerError::KeyGeneration)?;
-        let components = PublicKeyComponents::<Vec<u8>>::from(public);
-        let (n, e) = (
-            b64::encode_url(&components.n),
-            b64::encode_url(&components.e),
-        );
-        // RFC 7638 thumbprint: SHA-256 of the required members in order.
-        let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
-        let thumbprint = b64::encode_url(digest.as_ref());
-        let kid = format!("ins_local_{}", &thumbprint[..16]);
-        let encoding = EncodingKey::from_rsa_pem(private_pem.as_bytes())
-            .map_err(|_| LocalIssuerError::InvalidKey("not usable for RS256"))?;
         Ok(Self {
             issuer: issuer_url.trim_end_matches('/').to_owned(),
-            jwk: json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256", "n": n, "e": e}),
-            kid,
-            private_pem,
-            public_pem: pem("PUBLIC KEY", spki.as_ref()),
-            encoding,
+            keys: RwLock::new(Keys {
+                current: Arc::new(signing_key(pair, private_pem)?),
+                retired: None,
+            }),
             minted: AtomicU64::new(0),
         })
+    }
+
+    fn current(&self) -> Arc<SigningKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .current
+            .clone()
+    }
+
+    /// Rotates the signing key, as Clerk does when you roll its keys: a new
+    /// RSA-2048 key signs from now on, and the JWKS publishes it next to
+    /// the key it replaced (so tokens already minted keep verifying until
+    /// they expire; the key before that is dropped). Returns the new `kid`.
+    pub fn rotate(&self) -> Result<String, LocalIssuerError> {
+        let pair =
+            KeyPair::generate(KeySize::Rsa2048).map_err(|_| LocalIssuerError::KeyGeneration)?;
+        let der: Pkcs8V1Der<'static> =
+            pair.as_der().map_err(|_| LocalIssuerError::KeyGeneration)?;
+        let next = Arc::new(signing_key(&pair, pem("PRIVATE KEY", der.as_ref()))?);
+        let kid = next.kid.clone();
+        let mut keys = self
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let old = std::mem::replace(&mut keys.current, next);
+        keys.retired = Some(old.jwk.clone());
+        Ok(kid)
     }
 
     /// The issuer URL (the `iss` of minted tokens).
@@ -257,18 +285,18 @@ impl LocalIssuer {
 
     /// The key id (`ins_local_…`, derived from the key's thumbprint, so it
     /// is stable for a persisted key).
-    pub fn kid(&self) -> &str {
-        &self.kid
+    pub fn kid(&self) -> String {
+        self.current().kid.clone()
     }
 
-    /// The private key, PKCS#8 PEM (for `--keys` persistence).
-    pub fn private_key_pem(&self) -> &str {
-        &self.private_pem
+    /// The current private key, PKCS#8 PEM (for `--keys` persistence).
+    pub fn private_key_pem(&self) -> String {
+        self.current().private_pem.clone()
     }
 
-    /// The public key, SPKI PEM (for `TRIPLIT_EXTERNAL_JWT_SECRET`).
-    pub fn public_key_pem(&self) -> &str {
-        &self.public_pem
+    /// The current public key, SPKI PEM (for `TRIPLIT_EXTERNAL_JWT_SECRET`).
+    pub fn public_key_pem(&self) -> String {
+        self.current().public_pem.clone()
     }
 
     /// The `pk_test_…` publishable key for this issuer's `host[:port]`.
@@ -285,9 +313,15 @@ impl LocalIssuer {
         format!("{}/.well-known/jwks.json", self.issuer)
     }
 
-    /// The JWK Set document.
+    /// The JWK Set document: the current key, then the one it replaced.
     pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.jwk.clone()] })
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut list = vec![keys.current.jwk.clone()];
+        list.extend(keys.retired.clone());
+        json!({ "keys": list })
     }
 
     /// The OIDC discovery document.
@@ -350,10 +384,11 @@ impl LocalIssuer {
     /// Signs arbitrary `claims` with this issuer's key and `kid` (for
     /// negative tests: wrong `iss`, missing `exp`, …).
     pub fn sign(&self, claims: &Map<String, Value>) -> Result<String, LocalIssuerError> {
+        let key = self.current();
         let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(key.kid.clone());
         header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| LocalIssuerError::Signing)
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|_| LocalIssuerError::Signing)
     }
 
     /// Answers a `GET` for `path_and_query` at `now_s`:
@@ -374,13 +409,53 @@ impl LocalIssuer {
             "/" => LocalResponse::text(
                 200,
                 format!(
-                    "Ferry local issuer {}\nGET /token?sub=user_A&email=a@x.dev&ttl=60\nGET /.well-known/jwks.json\nGET /.well-known/openid-configuration\n",
+                    "Ferry local issuer {}\nGET /token?sub=user_A&email=a@x.dev&ttl=60\nGET /.well-known/jwks.json\nGET /.well-known/openid-configuration\nPOST /rotate\n",
                     self.issuer
                 ),
             ),
             _ => LocalResponse::text(404, "not found\n"),
         }
     }
+
+    /// Answers a `POST` for `path`: `/rotate` rotates the key
+    /// ([`rotate`](Self::rotate)) and answers the new `kid` as text.
+    pub fn handle_post(&self, path: &str) -> LocalResponse {
+        match path.split_once('?').map_or(path, |(p, _)| p) {
+            "/rotate" => match self.rotate() {
+                Ok(kid) => LocalResponse::text(200, kid),
+                Err(e) => LocalResponse::text(500, format!("{e}\n")),
+            },
+            _ => LocalResponse::text(404, "not found\n"),
+        }
+    }
+}
+
+/// The published forms of `pair`: SPKI PEM, JWK and the `kid` (an RFC 7638
+/// thumbprint prefix, so a persisted key keeps its id).
+fn signing_key(pair: &KeyPair, private_pem: String) -> Result<SigningKey, LocalIssuerError> {
+    let public = pair.public_key();
+    let spki: PublicKeyX509Der<'static> = public
+        .as_der()
+        .map_err(|_| LocalIssuerError::KeyGeneration)?;
+    let components = PublicKeyComponents::<Vec<u8>>::from(public);
+    let (n, e) = (
+        b64::encode_url(&components.n),
+        b64::encode_url(&components.e),
+    );
+    // RFC 7638 thumbprint: SHA-256 of the required members in order.
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    let thumbprint = b64::encode_url(digest.as_ref());
+    let kid = format!("ins_local_{}", &thumbprint[..16]);
+    let encoding = EncodingKey::from_rsa_pem(private_pem.as_bytes())
+        .map_err(|_| LocalIssuerError::InvalidKey("not usable for RS256"))?;
+    Ok(SigningKey {
+        jwk: json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256", "n": n, "e": e}),
+        kid,
+        private_pem,
+        public_pem: pem("PUBLIC KEY", spki.as_ref()),
+        encoding,
+    })
 }
 
 /// PEM armour around `der`, wrapped at 64 columns.

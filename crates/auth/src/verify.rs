@@ -55,6 +55,9 @@ pub struct VerifiedToken {
     /// `exp × 1000` (rounded down), when the token has an `exp`. A token
     /// without `exp` never expires.
     pub expires_at_ms: Option<u64>,
+    /// The clock leeway the token was verified with: it stays acceptable
+    /// until `expires_at_ms + leeway_ms` ([`Self::usable_until_ms`]).
+    pub leeway_ms: u64,
     /// The secret whose key verified the signature ([`KeySlot::Issuer`] for
     /// a configured issuer).
     pub verified_with: KeySlot,
@@ -75,11 +78,23 @@ impl VerifiedToken {
         is_triplit_type(self.token_type.as_deref())
     }
 
+    /// Until when (Unix ms) the token is usable on an open connection: its
+    /// `exp` plus the leeway it was verified with, the same moment from
+    /// which verifying it again would fail. With Triplit's rule (no leeway)
+    /// that is `exp × 1000`, as upstream; a Clerk token gets the issuer's
+    /// 5 s, so a server clock slightly ahead of the browser's does not
+    /// close the socket before the client's refresh (one second before
+    /// `exp`, by the client's clock) arrives.
+    pub fn usable_until_ms(&self) -> Option<u64> {
+        self.expires_at_ms
+            .map(|exp| exp.saturating_add(self.leeway_ms))
+    }
+
     /// Whether the token counts as expired at `now_ms` on an open
     /// connection. Upstream tests `exp * 1000 < Date.now()` on every
-    /// message, so a token is still usable during its `exp` millisecond.
+    /// message, so a token is still usable during its last millisecond.
     pub fn is_expired_at(&self, now_ms: u64) -> bool {
-        self.expires_at_ms.is_some_and(|exp| exp < now_ms)
+        self.usable_until_ms().is_some_and(|until| until < now_ms)
     }
 }
 
@@ -292,6 +307,7 @@ impl TokenVerifier {
             claims,
             token_type,
             expires_at_ms,
+            leeway_ms: self.leeway_ms,
             verified_with: slot,
             issuer: None,
         })
@@ -396,15 +412,26 @@ mod tests {
 
     #[test]
     fn socket_expiry_uses_milliseconds() {
-        let token = VerifiedToken {
+        let mut token = VerifiedToken {
             claims: Map::new(),
             token_type: None,
             expires_at_ms: Some(5_000),
+            leeway_ms: 0,
             verified_with: KeySlot::JwtSecret,
             issuer: None,
         };
+        assert_eq!(token.usable_until_ms(), Some(5_000));
         assert!(!token.is_expired_at(5_000));
         assert!(token.is_expired_at(5_001));
+        // With a leeway the socket stays usable as long as the token verifies.
+        token.leeway_ms = 5_000;
+        assert_eq!(token.usable_until_ms(), Some(10_000));
+        assert!(!token.is_expired_at(10_000));
+        assert!(token.is_expired_at(10_001));
+        token.expires_at_ms = Some(u64::MAX);
+        assert_eq!(token.usable_until_ms(), Some(u64::MAX));
+        token.expires_at_ms = None;
+        assert!(!token.is_expired_at(u64::MAX));
     }
 
     #[test]

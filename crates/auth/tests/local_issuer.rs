@@ -84,6 +84,9 @@ async fn clerk_preset_round_trip_over_http() {
     assert_eq!(c["fva"], json!([0, -1]));
     assert_eq!(c["nbf"], NOW_S - 5);
     assert_eq!(verified.expires_at_ms, Some((NOW_S + 60) * 1000));
+    // An open socket stays usable as long as the token verifies: the leeway too.
+    assert_eq!(verified.leeway_ms, 5_000);
+    assert_eq!(verified.usable_until_ms(), Some((NOW_S + 65) * 1000));
     // Clerk's 60 s lifetime, plus the 5 s leeway.
     assert_eq!(v.verify(&token, NOW_MS + 64_999).await.map(|_| ()), Ok(()));
     assert_eq!(
@@ -160,7 +163,7 @@ async fn triplit_style_pem_secret_verifies_local_tokens() {
     let verified = v.verify(&token, NOW_MS).await.unwrap();
     assert_eq!(verified.verified_with, KeySlot::ExternalJwtSecret);
     // Persisted keys give the same kid and public key.
-    let again = LocalIssuer::from_private_pem(issuer.issuer(), issuer.private_key_pem()).unwrap();
+    let again = LocalIssuer::from_private_pem(issuer.issuer(), &issuer.private_key_pem()).unwrap();
     assert_eq!(again.kid(), issuer.kid());
     assert_eq!(again.jwks(), issuer.jwks());
 }
@@ -202,4 +205,50 @@ fn routes_as_plain_functions() {
         LocalIssuer::generate("not a url").unwrap_err().code(),
         "invalid_issuer"
     );
+}
+
+fn kids(jwks: &serde_json::Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn key_rotation_is_followed_through_the_jwks() {
+    let issuer = serve().await;
+    let v = verifier(vec![
+        IssuerConfig::clerk(&issuer.publishable_key()).unwrap(),
+    ]);
+    let old_kid = issuer.kid();
+    let before = issuer.mint(&MintRequest::new("user_A"), NOW_S).unwrap();
+    v.verify(&before, NOW_MS).await.unwrap();
+
+    let new_kid = issuer.rotate().unwrap();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(issuer.kid(), new_kid);
+    assert_eq!(kids(&issuer.jwks()), vec![new_kid.clone(), old_kid.clone()]);
+    let after = issuer.mint(&MintRequest::new("user_A"), NOW_S).unwrap();
+    let header = jsonwebtoken::decode_header(&after).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
+
+    // Within 30 s of the last fetch an unknown kid does not refetch…
+    assert_eq!(
+        v.verify(&after, NOW_MS + 1_000).await.unwrap_err().code(),
+        "unknown_kid"
+    );
+    // …after that the refetch finds the new key, and tokens minted before
+    // the rotation keep verifying with the retired one.
+    v.verify(&after, NOW_MS + 31_000).await.unwrap();
+    v.verify(&before, NOW_MS + 31_000).await.unwrap();
+
+    // A second rotation drops the first key from the JWKS.
+    let third = issuer.rotate().unwrap();
+    assert_eq!(kids(&issuer.jwks()), vec![third, new_kid]);
+    let post = issuer.handle_post("/rotate");
+    assert_eq!(post.status, 200);
+    assert_eq!(post.body, issuer.kid());
+    assert_eq!(issuer.handle_post("/nope").status, 404);
 }

@@ -35,6 +35,9 @@ use ferry_auth::{FetchPolicy, IssuerConfig, Issuers, ReqwestFetcher, TokenVerifi
 use ferry_core::TimeSource;
 use serde::Deserialize;
 
+/// The longest key refetch interval accepted: one hour.
+const MAX_REFETCH_INTERVAL_S: u64 = 3_600;
+
 /// What the file may contain (other top-level tables are left to others).
 #[derive(Debug, Default, Deserialize)]
 struct FileConfig {
@@ -46,6 +49,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AuthSection {
     leeway_seconds: Option<u64>,
+    refetch_interval_seconds: Option<u64>,
     #[serde(default)]
     issuers: Vec<IssuerEntry>,
 }
@@ -74,6 +78,9 @@ pub struct AuthSettings {
     issuers: Vec<IssuerConfig>,
     /// `FERRY_AUTH_LEEWAY_SECONDS`, which also applies to Triplit-rule tokens.
     env_leeway_ms: Option<u64>,
+    /// How keys are fetched (`refetch_interval_seconds` /
+    /// `FERRY_AUTH_REFETCH_INTERVAL_SECONDS`; otherwise the defaults).
+    fetch_policy: FetchPolicy,
     /// The file that was read, for messages.
     source: Option<PathBuf>,
 }
@@ -194,6 +201,21 @@ impl AuthSettings {
                     .saturating_mul(1000),
             ),
         };
+        let refetch_s = match non_empty(env, "FERRY_AUTH_REFETCH_INTERVAL_SECONDS") {
+            Some(v) => Some(v.parse::<u64>().with_context(|| {
+                format!("FERRY_AUTH_REFETCH_INTERVAL_SECONDS must be whole seconds, got {v:?}")
+            })?),
+            None => file.auth.refetch_interval_seconds,
+        };
+        let mut fetch_policy = FetchPolicy::default();
+        if let Some(seconds) = refetch_s {
+            if !(1..=MAX_REFETCH_INTERVAL_S).contains(&seconds) {
+                anyhow::bail!(
+                    "the key refetch interval must be 1 to {MAX_REFETCH_INTERVAL_S} seconds, got {seconds}"
+                );
+            }
+            fetch_policy.refetch_interval_ms = seconds * 1000;
+        }
         let default_leeway_ms = env_leeway_ms
             .or(file.auth.leeway_seconds.map(|s| s.saturating_mul(1000)))
             .unwrap_or(ferry_auth::DEFAULT_ISSUER_LEEWAY_MS);
@@ -227,6 +249,7 @@ impl AuthSettings {
         Ok(Self {
             issuers,
             env_leeway_ms,
+            fetch_policy,
             source,
         })
     }
@@ -253,12 +276,8 @@ impl AuthSettings {
             None => "the auth issuers (from the environment)".to_owned(),
         };
         let fetcher = ReqwestFetcher::new().map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-        let issuers = Issuers::new(
-            self.issuers.clone(),
-            Arc::new(fetcher),
-            FetchPolicy::default(),
-        )
-        .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let issuers = Issuers::new(self.issuers.clone(), Arc::new(fetcher), self.fetch_policy)
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         for config in issuers.configs() {
             tracing::info!(
                 issuer = %config.name,
@@ -360,6 +379,13 @@ mod tests {
         let insecure = parse("[[auth.issuers]]\nissuer = \"http://example.com\"", &[]).unwrap();
         assert!(insecure.verifier("s", None).is_err());
         assert!(parse("", &[("FERRY_AUTH_LEEWAY_SECONDS", "x")]).is_err());
+        for bad in ["0", "3601", "x", "-1"] {
+            assert!(
+                parse("", &[("FERRY_AUTH_REFETCH_INTERVAL_SECONDS", bad)]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse("[auth]\nrefetch_interval_seconds = 0", &[]).is_err());
         let default_twice = parse("", &[("FERRY_JWKS_URL", "https://a.example/jwks")]).unwrap();
         assert!(default_twice.verifier("s", Some("other")).is_err());
     }
@@ -382,6 +408,22 @@ mod tests {
         assert_eq!(settings.issuers[0].authorized_parties.len(), 2);
         assert_eq!(settings.issuers[0].leeway_ms, 7000);
         assert_eq!(settings.env_leeway_ms, Some(7000));
+        assert_eq!(settings.fetch_policy, FetchPolicy::default());
         assert!(settings.verifier("s", None).is_ok());
+    }
+
+    #[test]
+    fn refetch_interval_from_file_and_environment() {
+        let file = "[auth]\nrefetch_interval_seconds = 120";
+        assert_eq!(
+            parse(file, &[]).unwrap().fetch_policy.refetch_interval_ms,
+            120_000
+        );
+        let both = parse(file, &[("FERRY_AUTH_REFETCH_INTERVAL_SECONDS", "1")]).unwrap();
+        assert_eq!(both.fetch_policy.refetch_interval_ms, 1_000);
+        assert_eq!(
+            both.fetch_policy.min_ttl_ms,
+            FetchPolicy::default().min_ttl_ms
+        );
     }
 }

@@ -42,7 +42,7 @@ fn load_or_create(path: Option<&Path>, issuer_url: &str) -> anyhow::Result<Local
             .with_context(|| format!("{} does not hold the issuer's private key", path.display()));
     }
     let issuer = LocalIssuer::generate(issuer_url).context("generating the issuer key")?;
-    write_private(path, issuer.private_key_pem())?;
+    write_private(path, &issuer.private_key_pem())?;
     Ok(issuer)
 }
 
@@ -61,8 +61,20 @@ fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Replaces the key file after a rotation: written beside it (mode 0600),
+/// then renamed over it.
+fn replace_private(path: &Path, pem: &str) -> anyhow::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".new");
+    let temp = path.with_file_name(name);
+    let _ = std::fs::remove_file(&temp);
+    write_private(&temp, pem)?;
+    std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
 struct Shared {
     issuer: LocalIssuer,
+    keys: Option<PathBuf>,
     time: SystemTime,
 }
 
@@ -77,11 +89,24 @@ async fn handle(
     if request.method() == Method::OPTIONS {
         return cors(StatusCode::NO_CONTENT.into_response());
     }
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return (StatusCode::METHOD_NOT_ALLOWED, "GET only\n").into_response();
-    }
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let reply = shared.issuer.handle(target, shared.time.now_ms() / 1000);
+    let reply = if request.method() == Method::POST {
+        let reply = shared.issuer.handle_post(target);
+        if reply.status == 200
+            && let Some(path) = &shared.keys
+            && let Err(e) = replace_private(path, &shared.issuer.private_key_pem())
+        {
+            tracing::warn!(error = %e, "the rotated key could not be saved");
+        }
+        if reply.status == 200 {
+            tracing::info!(kid = %reply.body, "signing key rotated");
+        }
+        reply
+    } else if request.method() == Method::GET || request.method() == Method::HEAD {
+        shared.issuer.handle(target, shared.time.now_ms() / 1000)
+    } else {
+        return (StatusCode::METHOD_NOT_ALLOWED, "GET or POST only\n").into_response();
+    };
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (
         status,
@@ -129,6 +154,8 @@ fn print_banner(issuer: &LocalIssuer, keys: Option<&Path>) {
     println!();
     println!("Get a token (60 s, like Clerk's):");
     println!("  curl -s '{url}/token?sub=user_A&email=a@x.dev&ttl=60'");
+    println!("Roll the signing key (new kid; the JWKS keeps the previous key too):");
+    println!("  curl -s -X POST {url}/rotate");
     println!("Sample token for user_local:");
     println!("  {sample}");
     println!();
@@ -157,6 +184,7 @@ pub fn run(args: IssuerArgs) -> anyhow::Result<()> {
         print_banner(&issuer, args.keys.as_deref());
         let shared = Arc::new(Shared {
             issuer,
+            keys: args.keys.clone(),
             time: SystemTime,
         });
         let app = axum::Router::new().fallback(handle).with_state(shared);
@@ -184,6 +212,18 @@ mod tests {
         let again = load_or_create(Some(&path), "http://127.0.0.1:6544").unwrap();
         assert_eq!(first.kid(), again.kid());
         assert_eq!(first.public_key_pem(), again.public_key_pem());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // After a rotation the file holds the new key, still 0600.
+        first.rotate().unwrap();
+        replace_private(&path, &first.private_key_pem()).unwrap();
+        let reloaded = load_or_create(Some(&path), "http://127.0.0.1:6544").unwrap();
+        assert_eq!(reloaded.kid(), first.kid());
+        assert_ne!(reloaded.kid(), again.kid());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -10,7 +10,9 @@ pub struct Session {
     /// Whether this is the service token (`x-triplit-token-type: secret`):
     /// it bypasses permissions and unlocks admin routes.
     pub is_service: bool,
-    /// When the token expires, in Unix milliseconds.
+    /// Until when the token is usable on an open connection, in Unix
+    /// milliseconds: its `exp` plus the clock leeway it was verified with
+    /// ([`ferry_auth::VerifiedToken::usable_until_ms`]).
     pub expires_at_ms: Option<u64>,
 }
 
@@ -28,7 +30,7 @@ impl Session {
     pub fn from_token(token: ferry_auth::VerifiedToken) -> Self {
         Self {
             is_service: token.is_service(),
-            expires_at_ms: token.expires_at_ms,
+            expires_at_ms: token.usable_until_ms(),
             claims: token.claims,
         }
     }
