@@ -30,7 +30,8 @@
 //! `Set`s (checked against superjson 2.2.7 by the fixtures under
 //! `tests/fixtures/superjson/`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -731,6 +732,98 @@ pub fn encode_changes(changes: &DbChanges) -> Value {
     Value::Object(out)
 }
 
+/// The wire text of one entry of a collection's `sets` in
+/// [`encode_changes`]: `[id, entity]`.
+pub fn encode_set_entry(id: &str, entity: &Map<String, Value>) -> String {
+    Value::Array(vec![
+        Value::String(id.to_owned()),
+        Value::Object(js_object(entity)),
+    ])
+    .to_string()
+}
+
+/// [`encode_changes`] as JSON text, with some `sets` entries given already
+/// encoded ([`encode_set_entry`]): `extra` holds `(collection, id, text)`,
+/// taken after that collection's own sets (an id seen before keeps its
+/// place and takes the later entry, as in `encode_changes`). Every
+/// collection named in `extra` must be in `changes`. The text equals
+/// `encode_changes(...).to_string()` of the same changes.
+pub fn encode_changes_text(changes: &DbChanges, extra: &[(String, String, Arc<str>)]) -> String {
+    // A collection named twice keeps its first place with its last value,
+    // as inserting into a JSON object does.
+    let mut order: Vec<usize> = Vec::new();
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    for i in js_key_order(changes.collections.iter().map(|(c, _)| c.as_str())) {
+        let name = changes.collections[i].0.as_str();
+        match slot.get(name) {
+            Some(&s) => order[s] = i,
+            None => {
+                slot.insert(name, order.len());
+                order.push(i);
+            }
+        }
+    }
+    let quoted = |s: &str| Value::String(s.to_owned()).to_string();
+    let mut out = String::from("{\"json\":{");
+    for (n, &i) in order.iter().enumerate() {
+        let (name, c) = &changes.collections[i];
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&quoted(name));
+        out.push_str(":{\"sets\":[");
+        let mut first_pos: HashMap<&str, usize> = HashMap::new();
+        let mut entries: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(c.sets.len());
+        let own = c.sets.iter().map(|(id, e)| {
+            (
+                id.as_str(),
+                std::borrow::Cow::Owned(encode_set_entry(id, e)),
+            )
+        });
+        let given = extra
+            .iter()
+            .filter(|(ec, _, _)| ec == name)
+            .map(|(_, id, text)| (id.as_str(), std::borrow::Cow::Borrowed(text.as_ref())));
+        for (id, text) in own.chain(given) {
+            match first_pos.get(id) {
+                Some(&p) => entries[p] = text,
+                None => {
+                    first_pos.insert(id, entries.len());
+                    entries.push(text);
+                }
+            }
+        }
+        out.push_str(&entries.join(","));
+        out.push_str("],\"deletes\":[");
+        let mut seen = HashSet::with_capacity(c.deletes.len());
+        let deletes: Vec<String> = c
+            .deletes
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .map(|id| quoted(id))
+            .collect();
+        out.push_str(&deletes.join(","));
+        out.push_str("]}");
+    }
+    out.push('}');
+    if !order.is_empty() {
+        out.push_str(",\"meta\":{\"values\":{");
+        for (n, &i) in order.iter().enumerate() {
+            let escaped = escape_path_segment(&changes.collections[i].0);
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&quoted(&format!("{escaped}.sets")));
+            out.push_str(":[\"map\"],");
+            out.push_str(&quoted(&format!("{escaped}.deletes")));
+            out.push_str(":[\"set\"]");
+        }
+        out.push_str("},\"v\":1}");
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1095,6 +1188,42 @@ mod tests {
             let back: Value = serde_json::from_str(&text).expect("parse");
             let again = encode_changes(&decode_changes(&back).expect("decodes"));
             prop_assert_eq!(again, e);
+        }
+
+        #[test]
+        fn text_encoding_equals_the_value_encoding(d in arb_changes(), pick in prop::collection::vec(any::<bool>(), 0..12)) {
+            // Changes as sync builds them: each collection once.
+            let names: HashSet<&str> = d.collections.iter().map(|(c, _)| c.as_str()).collect();
+            prop_assume!(names.len() == d.collections.len());
+            // Move some sets out as pre-encoded entries, as realtime sync
+            // does for entities shared by commits.
+            let mut own = d.clone();
+            let mut extra = Vec::new();
+            let mut k = 0;
+            for (name, c) in own.collections.iter_mut() {
+                let mut kept = Vec::new();
+                for (id, e) in c.sets.drain(..) {
+                    let p = pick.get(k).copied().unwrap_or(false);
+                    k += 1;
+                    if p {
+                        extra.push((name.clone(), id.clone(), Arc::from(encode_set_entry(&id, &e))));
+                    } else {
+                        kept.push((id, e));
+                    }
+                }
+                c.sets = kept;
+            }
+            // The combined changes, in the order the text encoder takes them.
+            let mut combined = own.clone();
+            for (c, id, text) in &extra {
+                let v: Value = serde_json::from_str(text).unwrap();
+                let e = v[1].as_object().unwrap().clone();
+                combined.collection_mut(c).sets.push((id.clone(), e));
+            }
+            prop_assert_eq!(
+                encode_changes_text(&own, &extra),
+                encode_changes(&combined).to_string()
+            );
         }
 
         #[test]

@@ -30,6 +30,9 @@ pub struct Commit {
     /// Content hashes of `entities`, computed once for every connection
     /// (see [`Commit::content_hash`]).
     pub hashes: std::sync::OnceLock<Vec<u64>>,
+    /// Wire texts of `entities` as `sets` entries (see
+    /// [`Commit::encoded_set`]).
+    pub encoded: std::sync::OnceLock<Vec<std::sync::Arc<str>>>,
 }
 
 impl Commit {
@@ -40,7 +43,24 @@ impl Commit {
             timestamp,
             entities,
             hashes: std::sync::OnceLock::new(),
+            encoded: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The `index`th entity as an encoded `sets` entry of `ENTITY_DATA`
+    /// (`[id, entity]`), computed once for every connection that sends it
+    /// (empty for a delete).
+    pub fn encoded_set(&self, index: usize) -> std::sync::Arc<str> {
+        self.encoded.get_or_init(|| {
+            self.entities
+                .iter()
+                .map(|(_, id, e)| match e {
+                    Some(e) => std::sync::Arc::from(crate::superjson::encode_set_entry(id, e)),
+                    None => std::sync::Arc::from(""),
+                })
+                .collect()
+        })[index]
+            .clone()
     }
 
     /// The content hash of the `index`th entity's document (`0` for a

@@ -750,11 +750,16 @@ impl SyncConnection {
             closures.into_iter().map(|(id, c, _)| (id, c)).collect(),
             deltas,
         );
-        if change.changes.is_empty() {
+        if change.changes.is_empty() && change.shared_sets.is_empty() {
             return Ok(None);
         }
         self.last_stamp = self.last_stamp.max(stamp);
-        Ok(Some(entity_data(&change.changes, stamp, &change.fired)))
+        Ok(Some(entity_data_shared(
+            &change.changes,
+            &change.shared_sets,
+            stamp,
+            &change.fired,
+        )))
     }
 }
 
@@ -786,6 +791,24 @@ pub fn entity_data(changes: &DbChanges, stamp: Hlc, for_queries: &[String]) -> S
     frame(
         "ENTITY_DATA",
         json!({"changes": encode_changes(changes), "timestamp": timestamp_json(stamp), "forQueries": for_queries}),
+    )
+}
+
+/// [`entity_data`] with some sets given as shared encoded entries.
+fn entity_data_shared(
+    changes: &DbChanges,
+    shared: &[(String, String, Arc<str>)],
+    stamp: Hlc,
+    for_queries: &[String],
+) -> String {
+    if shared.is_empty() {
+        return entity_data(changes, stamp, for_queries);
+    }
+    format!(
+        "{{\"type\":\"ENTITY_DATA\",\"payload\":{{\"changes\":{},\"timestamp\":{},\"forQueries\":{}}}}}",
+        crate::superjson::encode_changes_text(changes, shared),
+        timestamp_json(stamp),
+        Value::from(for_queries.to_vec()),
     )
 }
 

@@ -33,11 +33,10 @@ enum Doc {
 }
 
 impl Doc {
-    fn map(&self) -> &Map<String, Value> {
-        static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    fn to_set(&self) -> SetDoc {
         match self {
-            Doc::Own(m) => m,
-            Doc::Commit(c, i) => c.entities[*i].2.as_ref().unwrap_or(&EMPTY),
+            Doc::Own(m) => SetDoc::Own(m.clone()),
+            Doc::Commit(c, i) => SetDoc::Shared(c.clone(), *i),
         }
     }
 }
@@ -65,15 +64,36 @@ pub struct Maintained {
     base_seq: u64,
 }
 
+/// A document to send: owned, or the commit's (whose encoded text every
+/// connection sending it shares).
+#[derive(Debug)]
+pub enum SetDoc {
+    /// A copy.
+    Own(Map<String, Value>),
+    /// The `usize`th entity of the commit.
+    Shared(Arc<Commit>, usize),
+}
+
+impl SetDoc {
+    /// The document.
+    pub fn map(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+        match self {
+            SetDoc::Own(m) => m,
+            SetDoc::Shared(c, i) => c.entities[*i].2.as_ref().unwrap_or(&EMPTY),
+        }
+    }
+}
+
 /// What changed in a maintained result.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Delta {
     /// Ids that left the result.
     pub left: Vec<String>,
     /// Ids that entered it.
     pub entered: Vec<String>,
     /// Entities that entered or whose content changed: id, document, hash.
-    pub sets: Vec<(String, Map<String, Value>, u64)>,
+    pub sets: Vec<(String, SetDoc, u64)>,
 }
 
 impl Delta {
@@ -84,7 +104,7 @@ impl Delta {
 }
 
 /// The outcome of applying commits.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Applied {
     /// The result after the commits, as a change.
     Changed(Delta),
@@ -188,13 +208,11 @@ impl Maintained {
             match (was, now.get(id.as_str())) {
                 (Some(_), None) => delta.left.push(id),
                 (None, Some(r)) => {
-                    delta
-                        .sets
-                        .push((id.clone(), r.entity.map().clone(), r.hash));
+                    delta.sets.push((id.clone(), r.entity.to_set(), r.hash));
                     delta.entered.push(id);
                 }
                 (Some(h), Some(r)) if h != r.hash => {
-                    delta.sets.push((id, r.entity.map().clone(), r.hash))
+                    delta.sets.push((id, r.entity.to_set(), r.hash))
                 }
                 _ => {}
             }
@@ -360,7 +378,7 @@ mod tests {
                         prop_assert!(client.remove(i).is_some() || !d.entered.contains(i));
                     }
                     for (i, e, _) in d.sets {
-                        client.insert(i, e);
+                        client.insert(i, e.map().clone());
                     }
                 }
                 Applied::Refill => {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::maintained::Delta;
+use super::maintained::{Delta, SetDoc};
 use crate::changes::DbChanges;
 
 /// `(collection, id)`.
@@ -60,6 +60,10 @@ pub struct ViewChange {
     pub changes: DbChanges,
     /// Queries whose result or entities changed.
     pub fired: Vec<String>,
+    /// Sets whose wire text is shared with other connections:
+    /// `(collection, id, encoded entry)`, after `changes`' own sets of
+    /// the collection (which `changes` lists).
+    pub shared_sets: Vec<(String, String, Arc<str>)>,
 }
 
 impl View {
@@ -180,10 +184,15 @@ impl View {
                 let key = (collection.clone(), id);
                 if self.sent.get(&key) != Some(&h) {
                     self.sent.insert(key.clone(), h);
-                    out.changes
-                        .collection_mut(&collection)
-                        .sets
-                        .push((key.1.clone(), entity));
+                    let slot = out.changes.collection_mut(&collection);
+                    match entity {
+                        SetDoc::Own(e) => slot.sets.push((key.1.clone(), e)),
+                        SetDoc::Shared(commit, i) => out.shared_sets.push((
+                            collection.clone(),
+                            key.1.clone(),
+                            commit.encoded_set(i),
+                        )),
+                    }
                     seen.insert(key);
                     fired = true;
                 } else if seen.contains(&key) {
