@@ -24,32 +24,12 @@ use crate::TriplitError;
 use crate::db::Commit;
 use crate::query::{Incremental, Rank};
 
-/// Where a held document lives: in a run's closure (owned) or in the
-/// commit that wrote it (shared by every connection holding it).
-#[derive(Debug)]
-enum Doc {
-    Own(Map<String, Value>),
-    Commit(Arc<Commit>, usize),
-}
-
-impl Doc {
-    fn to_set(&self) -> SetDoc {
-        match self {
-            Doc::Own(m) => SetDoc::Own(m.clone()),
-            Doc::Commit(c, i) => SetDoc::Shared(c.clone(), *i),
-        }
-    }
-}
-
-/// Commits with at most this many entities are referenced by the rows
-/// they wrote; from bigger ones (bulk inserts) the document is copied, so
-/// a few held rows never keep a whole bulk commit in memory.
-const SHARE_UP_TO: usize = 64;
-
+/// A held row: its rank and the content hash of the version the client
+/// has. Documents are not kept: a row is sent only when a commit touches
+/// it, and the commit carries the document.
 #[derive(Debug)]
 struct Row {
     rank: Rank,
-    entity: Doc,
     hash: u64,
 }
 
@@ -120,7 +100,6 @@ impl Maintained {
             .iter()
             .map(|((_, id, entity), hash)| Row {
                 rank: spec.rank(id, entity),
-                entity: Doc::Own(entity.clone()),
                 hash: *hash,
             })
             .collect();
@@ -137,6 +116,8 @@ impl Maintained {
     pub fn apply(&mut self, commits: &[Arc<Commit>]) -> Result<Applied, TriplitError> {
         // Membership and content hash before the commits, per id seen.
         let mut before: HashMap<String, Option<u64>> = HashMap::new();
+        // The latest version of each touched entity: commit and index.
+        let mut docs: HashMap<&str, (&Arc<Commit>, usize)> = HashMap::new();
         let mut refill = false;
         let limit = self.spec.limit();
         for commit in commits {
@@ -169,14 +150,10 @@ impl Maintained {
                             pos,
                             Row {
                                 rank,
-                                entity: if commit.entities.len() <= SHARE_UP_TO {
-                                    Doc::Commit(commit.clone(), index)
-                                } else {
-                                    Doc::Own(doc.clone())
-                                },
                                 hash: commit.content_hash(index),
                             },
                         );
+                        docs.insert(id.as_str(), (commit, index));
                     }
                 }
                 if let Some(l) = limit {
@@ -204,15 +181,20 @@ impl Maintained {
             .filter(|r| before.contains_key(&r.rank.id))
             .map(|r| (r.rank.id.as_str(), r))
             .collect();
+        let shared = |id: &str| {
+            let (c, i) = docs[id];
+            SetDoc::Shared(c.clone(), i)
+        };
         for (id, was) in before {
             match (was, now.get(id.as_str())) {
                 (Some(_), None) => delta.left.push(id),
                 (None, Some(r)) => {
-                    delta.sets.push((id.clone(), r.entity.to_set(), r.hash));
+                    delta.sets.push((id.clone(), shared(&id), r.hash));
                     delta.entered.push(id);
                 }
                 (Some(h), Some(r)) if h != r.hash => {
-                    delta.sets.push((id, r.entity.to_set(), r.hash))
+                    let doc = shared(&id);
+                    delta.sets.push((id, doc, r.hash))
                 }
                 _ => {}
             }
