@@ -25,6 +25,7 @@ pub use stamps::{LEASE_AHEAD_MS, Stamps};
 pub use write::{Commit, Touched, Transaction};
 
 use crate::TriplitError;
+use crate::indexes::{self, Registry};
 use crate::keys;
 use crate::schema::Schema;
 
@@ -72,6 +73,28 @@ impl TriplitDb {
             }
             None => None,
         };
+        // Indexes for the stored schema: built on the first open of a
+        // database written before they existed, or after a crash between
+        // versions; a no-op (one read) otherwise.
+        let desired = Registry::for_schema(schema.as_deref());
+        let needs = {
+            let desired = desired.clone();
+            store
+                .read(move |txn| {
+                    let stored = Registry::load_stored(txn)?;
+                    // No registry and nothing to index: nothing to write.
+                    Ok::<_, TriplitError>(
+                        stored != Some(desired.clone())
+                            && !(stored.is_none() && desired.is_empty()),
+                    )
+                })
+                .await?
+        };
+        if needs {
+            store
+                .write(move |txn| indexes::ensure(txn, &desired))
+                .await?;
+        }
         let floor = floor.max(Hlc::new(lease_ms, 0));
         let clock = Arc::new(HybridClock::new(time.clone(), floor));
         let stamps = Arc::new(Stamps::new(clock.clone(), lease_ms));
@@ -142,11 +165,14 @@ impl TriplitDb {
         self.commits.subscribe()
     }
 
-    /// Replaces the schema (or removes it with `None`), durably.
+    /// Replaces the schema (or removes it with `None`), durably. The
+    /// attribute indexes follow in the same transaction: indexes of
+    /// attributes the new schema no longer has are dropped, new ones built.
     pub async fn set_schema(&self, schema: Option<Schema>) -> Result<(), TriplitError> {
         let bytes = schema
             .as_ref()
             .map(|s| s.to_json().to_string().into_bytes());
+        let desired = Registry::for_schema(schema.as_ref());
         let (_, _) = self
             .store
             .write(move |txn| {
@@ -154,6 +180,7 @@ impl TriplitDb {
                     Some(b) => txn.put(&keys::schema(), b)?,
                     None => txn.delete(&keys::schema())?,
                 }
+                indexes::ensure(txn, &desired)?;
                 Ok::<_, TriplitError>(())
             })
             .await?;

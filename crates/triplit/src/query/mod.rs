@@ -24,6 +24,9 @@ mod errors;
 mod filter;
 pub(crate) mod hash;
 mod index;
+#[cfg(test)]
+mod index_props;
+mod index_scan;
 mod like;
 mod operand;
 mod order;
