@@ -282,3 +282,64 @@ proptest! {
         });
     }
 }
+
+/// A database written before indexes existed (a schema and entities, no
+/// registry) gets the schema's indexes built when it is opened.
+#[test]
+fn opening_an_unindexed_database_builds_its_indexes() {
+    let rt = runtime();
+    rt.block_on(async {
+        let schema = json!({"collections": {"c": {"schema": {
+        "type": "record", "properties": {
+            "id": {"type": "string"},
+            "n": {"type": "number"},
+            "s": {"type": "string", "config": {"optional": true}}
+        }}}}});
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let bytes = schema.to_string().into_bytes();
+        store
+            .write(move |txn| {
+                txn.put(&keys::schema(), &bytes)?;
+                for i in 0..5 {
+                    let e = json!({"id": format!("e{i}"), "n": 4 - i});
+                    txn.put(
+                        &keys::entity("c", &format!("e{i}")),
+                        e.to_string().as_bytes(),
+                    )?;
+                }
+                Ok::<_, TriplitError>(())
+            })
+            .await
+            .expect("seed");
+        let db = TriplitDb::open(
+            store.clone(),
+            Arc::new(ManualTime::new(1_700_000_000_000)),
+            Arc::new(SeededRandom::new(1)),
+        )
+        .await
+        .expect("open");
+        let registry = store.read(|txn| Registry::load(txn)).await.expect("read");
+        assert_eq!(registry.paths("c"), ["n", "s"]);
+        let (stored, expected) = entries_and_rebuild(store.clone()).await;
+        assert_eq!(stored.len(), 10);
+        assert_eq!(stored, expected);
+        // The index gives the order: e4 has the smallest n.
+        let q = json!({"collectionName": "c", "order": [["n", "ASC"]], "limit": 2});
+        let prepared =
+            super::prepare(&q, db.schema().as_deref(), &Session::service()).expect("prepare");
+        let rows = db.fetch(prepared).await.expect("fetch");
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["e4", "e3"]);
+        // A schema change drops and builds indexes in the same transaction.
+        let next = crate::schema::Schema::from_json(&json!({"collections": {"c": {"schema": {
+        "type": "record", "properties": {
+            "id": {"type": "string"},
+            "n": {"type": "number"}
+        }}}}}))
+        .expect("schema");
+        db.set_schema(Some(next)).await.expect("set schema");
+        let (stored, expected) = entries_and_rebuild(store.clone()).await;
+        assert_eq!(stored.len(), 5);
+        assert_eq!(stored, expected);
+    });
+}
