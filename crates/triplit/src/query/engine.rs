@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::ast::Filter;
 use super::compile::{After, Plan, RelFilter, SortKey, Step};
 use super::errors::engine;
+pub(super) use super::filter::filters_pass;
 use super::index::{Indexes, Key, probe};
 use super::index_scan::{self, OrderedRuns};
 use super::order::{after_pass, sort};
@@ -474,38 +475,4 @@ impl<'p> Exec<'p> {
             }
         })
     }
-}
-
-/// `satisfiesNonRelationalFilter` over every filter (short-circuiting).
-pub(super) fn filters_pass(data: &Value, filters: &[Filter]) -> Result<bool, TriplitError> {
-    for f in filters {
-        if !static_pass(data, f)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn static_pass(data: &Value, f: &Filter) -> Result<bool, TriplitError> {
-    Ok(match f {
-        Filter::Bool(b) => *b,
-        Filter::Stmt(s) => super::filter::evaluate(
-            super::filter::attribute(data, &s.path).as_deref(),
-            &s.op,
-            &s.value,
-        )?,
-        Filter::Group(g) => {
-            for f in &g.filters {
-                if static_pass(data, f)? != g.and {
-                    return Ok(!g.and);
-                }
-            }
-            g.and
-        }
-        Filter::Exists(_) => {
-            return Err(engine(
-                "Subquery filters should be filtered out before this point",
-            ));
-        }
-    })
 }
