@@ -79,7 +79,14 @@ describe('MAX_BODY_SIZE=1', () => {
 
   it('the server keeps serving after a 413', async () => {
     const c = uniqueName('lim');
-    assertTooLarge(await request(server, '/bulk-insert', { body: bulkBodyOfSize(c, 'x', 3 * MB), headers: json }));
+    try {
+      assertTooLarge(await request(server, '/bulk-insert', { body: bulkBodyOfSize(c, 'x', 3 * MB), headers: json }));
+    } catch (e) {
+      // The server answers 413 and closes before reading the body; on a
+      // loaded machine the client's write can fail first (the 413 itself
+      // is asserted by the tests above). What matters here is what follows.
+      if (!['EPIPE', 'ECONNRESET'].includes(e.code)) throw e;
+    }
     const res = await request(server, '/bulk-insert', { body: JSON.stringify({ [c]: [{ id: 'after' }] }), headers: json });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(await ids(c), ['after']);

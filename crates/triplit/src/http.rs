@@ -245,28 +245,32 @@ async fn dispatch(
         "insert" => {
             let collection = collection_name(&p, "collectionName")?;
             let entity = insert_document(p.get("entity"))?;
-            let inserted = insert_many(db, session, vec![(collection, vec![entity])]).await?;
+            let inserted = insert_many(db, session, vec![(collection, vec![entity])], true).await?;
             let first = inserted.into_iter().next().and_then(|(_, mut v)| v.pop());
             Ok(Reply::ok(first.map(Value::Object).unwrap_or(Value::Null)))
         }
         "bulk-insert" => {
             let mut batches = Vec::new();
-            for (collection, entities) in &p {
+            // The entities are moved out of the parsed body, not copied.
+            for (collection, entities) in p {
                 let Value::Array(items) = entities else {
                     return Err(TriplitError::new(
                         "InvalidInsertDocumentError",
                         400,
                         "Bulk insert expects an array of entities per collection.",
-                        Some(format!("'{collection}' holds {}", type_name(entities))),
+                        Some(format!("'{collection}' holds {}", type_name(&entities))),
                     ));
                 };
                 let docs = items
-                    .iter()
-                    .map(|i| insert_document(Some(i)))
+                    .into_iter()
+                    .map(|i| match i {
+                        Value::Object(m) => Ok(m),
+                        other => insert_document(Some(&other)),
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
-                batches.push((collection.clone(), docs));
+                batches.push((collection, docs));
             }
-            let inserted = insert_many(db, session, batches).await?;
+            let inserted = insert_many(db, session, batches, !no_return).await?;
             if no_return {
                 return Ok(Reply::ok(json!({})));
             }
@@ -395,11 +399,14 @@ fn insert_document(v: Option<&Value>) -> Result<Map<String, Value>, TriplitError
 }
 
 /// Encodes and inserts every entity in one transaction; returns the
-/// serialized inserted entities per collection, in input order.
+/// serialized inserted entities per collection, in input order (empty
+/// lists unless `output`: a `noReturn` bulk insert does not hold a second
+/// copy of every entity).
 async fn insert_many(
     db: &TriplitDb,
     session: &Session,
     batches: Vec<(String, Vec<Map<String, Value>>)>,
+    output: bool,
 ) -> Result<Vec<(String, Vec<Map<String, Value>>)>, TriplitError> {
     let schema = db.schema();
     let ctx = DefaultsContext {
@@ -413,7 +420,7 @@ async fn insert_many(
         // response (a 500); Ferry refuses it before storing anything.
         check_collection(db, &collection)?;
         let col = schema.as_ref().and_then(|s| s.collection(&collection));
-        let mut serialized = Vec::with_capacity(entities.len());
+        let mut serialized = Vec::with_capacity(if output { entities.len() } else { 0 });
         for entity in entities {
             let encoded = encode_insert(col, &entity, &ctx)?;
             let id = match encoded.get("id") {
@@ -428,7 +435,11 @@ async fn insert_many(
                     ));
                 }
             };
-            serialized.push(serialize_entity(col, &encoded)?);
+            // Serialized either way, so the same inputs fail the same way.
+            let shown = serialize_entity(col, &encoded)?;
+            if output {
+                serialized.push(shown);
+            }
             tx.insert(&collection, id, encoded);
         }
         out.push((collection, serialized));

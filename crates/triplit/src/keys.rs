@@ -5,6 +5,8 @@
 //! | `("triplit", "e", collection, id)` | the entity, one JSON document |
 //! | `("triplit", "t", collection, id)` | the entity's last-write timestamp (12-byte HLC); kept after deletes |
 //! | `("triplit", "schema")` | the schema JSON (also stored as the entity `_metadata/_schema`, `{id: "_schema", ...schema}`, written with it in one transaction) |
+//! | `("triplit", "i", collection, path, encoded value, id)` | empty: one attribute-index entry (see `indexes`) |
+//! | `("triplit", "ix")` | the index registry: which `(collection, path)` indexes are maintained |
 //!
 //! Ids sort by their UTF-8 bytes, which is Unicode code-point order: the
 //! order upstream's key-value stores scan in (triplit.md Appendix C).
@@ -50,6 +52,38 @@ pub fn schema() -> Vec<u8> {
 /// The key of the read-stamp lease (Unix ms, 8 bytes big-endian).
 pub fn clock_lease() -> Vec<u8> {
     root().str("lease").finish()
+}
+
+/// The prefix of every attribute-index entry.
+pub fn all_index_entries() -> Vec<u8> {
+    root().str("i").finish()
+}
+
+/// The prefix of a collection's index entries.
+pub fn collection_index(collection: &str) -> Vec<u8> {
+    root().str("i").str(collection).finish()
+}
+
+/// The prefix of the entries of the index on `path` of `collection`.
+pub fn index(collection: &str, path: &str) -> Vec<u8> {
+    root().str("i").str(collection).str(path).finish()
+}
+
+/// An index entry: the index prefix, the order-preserving encoded value
+/// (`indexes::encode`) and the entity id.
+pub fn index_entry(collection: &str, path: &str, encoded: &[u8], id: &str) -> Vec<u8> {
+    root()
+        .str("i")
+        .str(collection)
+        .str(path)
+        .raw(encoded)
+        .str(id)
+        .finish()
+}
+
+/// The key of the index registry.
+pub fn index_registry() -> Vec<u8> {
+    root().str("ix").finish()
 }
 
 /// Splits an entity key into `(collection, id)`.

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod indexes;
 pub mod jsnum;
 pub mod keys;
 pub mod merge;

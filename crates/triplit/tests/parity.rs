@@ -608,3 +608,68 @@ fn diffs_are_compact() {
         None
     );
 }
+
+/// The same corpus over the same data with the schema's persistent
+/// attribute indexes built: every case must give exactly what the plain
+/// scan gives (rows, order, includes, HTTP body, error name).
+#[test]
+fn indexed_plans_match_the_scan_on_every_case() {
+    use ferry_triplit::indexes::{self, Registry};
+
+    let schema_json = read_json(&fixtures_dir().join("schema.json"));
+    let schema = Schema::from_json(&schema_json).expect("the parity schema is valid");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let plain = rt.block_on(seeded_store());
+    let indexed = rt.block_on(seeded_store());
+    let registry = Registry::for_schema(Some(&schema));
+    assert!(
+        !registry.is_empty(),
+        "the parity schema has indexable attributes"
+    );
+    rt.block_on(indexed.write(move |txn| indexes::ensure(txn, &registry)))
+        .expect("build the indexes");
+    let cases: Vec<Case> = load_cases()
+        .into_iter()
+        .filter(|c| !matches!(c.expected, Expected::Crash(_)))
+        .collect();
+    let run_all = |store: &Arc<MemoryStore>, cases: Vec<Case>, schema: Schema| {
+        rt.block_on(store.read(move |txn: &dyn ReadTxn| {
+            Ok::<_, ferry_store::StoreError>(
+                cases
+                    .iter()
+                    .map(|c| {
+                        let got = engine::run(txn, &schema, &c.session, &c.query, true);
+                        let shown = match got {
+                            Ok(g) => format!("{:?} {:?} {:?}", g.ids, g.includes, g.rows),
+                            Err(e) => format!("error {}", e.name),
+                        };
+                        (c.name.clone(), shown)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }))
+        .expect("read")
+    };
+    let want = run_all(&plain, cases.clone(), schema.clone());
+    let got = run_all(&indexed, cases, schema);
+    let differ: Vec<String> = want
+        .iter()
+        .zip(&got)
+        .filter(|(w, g)| w.1 != g.1)
+        .map(|(w, g)| format!("{}:\n  scan    {}\n  indexed {}", w.0, w.1, g.1))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} cases differ with indexes:\n{}",
+        differ.len(),
+        want.len(),
+        differ
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

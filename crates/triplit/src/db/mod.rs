@@ -26,6 +26,7 @@ pub use stamps::{LEASE_AHEAD_MS, Stamps};
 pub use write::{Commit, Touched, Transaction};
 
 use crate::TriplitError;
+use crate::indexes::{self, Registry};
 use crate::keys;
 use crate::schema::Schema;
 
@@ -124,6 +125,28 @@ impl TriplitDb {
                     )?;
                     Ok::<_, TriplitError>(())
                 })
+                .await?;
+        }
+        // Indexes for the stored schema: built on the first open of a
+        // database written before they existed, or after a crash between
+        // versions; a no-op (one read) otherwise.
+        let desired = Registry::for_schema(schema.as_deref());
+        let needs = {
+            let desired = desired.clone();
+            store
+                .read(move |txn| {
+                    let stored = Registry::load_stored(txn)?;
+                    // No registry and nothing to index: nothing to write.
+                    Ok::<_, TriplitError>(
+                        stored != Some(desired.clone())
+                            && !(stored.is_none() && desired.is_empty()),
+                    )
+                })
+                .await?
+        };
+        if needs {
+            store
+                .write(move |txn| indexes::ensure(txn, &desired))
                 .await?;
         }
         let floor = floor.max(Hlc::new(lease_ms, 0));

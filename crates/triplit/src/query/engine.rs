@@ -15,12 +15,15 @@ use ferry_store::{KeyRange, ReadTxn};
 use serde_json::Value;
 
 use super::ast::Filter;
-use super::compile::{After, Plan, RelFilter, Step};
+use super::compile::{After, Plan, RelFilter, SortKey, Step};
 use super::errors::engine;
+pub(super) use super::filter::filters_pass;
 use super::index::{Indexes, Key, probe};
+use super::index_scan::{self, OrderedRuns};
 use super::order::{after_pass, sort};
 use super::row::{Row, Sub};
 use super::view_search::resolve_from_view;
+use crate::indexes::Registry;
 use crate::{TriplitError, keys};
 
 const PAGE: usize = 256;
@@ -40,12 +43,18 @@ pub struct ScanCache {
     scans: HashMap<String, u32>,
     rows: HashMap<String, Rc<Vec<Row>>>,
     indexes: Indexes,
+    /// The persistent attribute indexes of the snapshot, read at the
+    /// first scan.
+    registry: Option<Rc<Registry>>,
 }
 
 enum Source {
     Scan(Rc<str>),
     Ids(Rc<str>, Vec<String>),
     Rows(Vec<Row>),
+    /// The index on `path` walked in order (`desc`), runs sorted by the
+    /// query's sort keys.
+    Ordered(Rc<str>, String, bool, Vec<SortKey>),
 }
 
 enum Bound<'p> {
@@ -112,7 +121,7 @@ impl<'p> Exec<'p> {
         let mut results: Vec<Row> = Vec::new();
         let mut source: Option<Source> = None;
         let mut stages: Vec<Stage<'p>> = Vec::new();
-        for step in steps {
+        for (at, step) in steps.iter().enumerate() {
             match step {
                 Step::Scan(c) => source = Some(Source::Scan(Rc::from(c.as_str()))),
                 Step::IdLookup(c, value) => {
@@ -146,6 +155,7 @@ impl<'p> Exec<'p> {
                     let src = source.take().ok_or_else(|| {
                         engine("No candidate iterator found when trying to COLLECT")
                     })?;
+                    let src = self.choose_source(src, &mut stages, &steps[at + 1..])?;
                     results = self.collect(src, std::mem::take(&mut stages), stack)?;
                 }
                 Step::Sort(keys) => sort(&mut results, keys),
@@ -202,6 +212,63 @@ impl<'p> Exec<'p> {
         Ok(())
     }
 
+    fn registry(&mut self) -> Result<Rc<Registry>, TriplitError> {
+        if let Some(r) = &self.cache.registry {
+            return Ok(r.clone());
+        }
+        let r = Rc::new(Registry::load(self.txn)?);
+        self.cache.registry = Some(r.clone());
+        Ok(r)
+    }
+
+    /// The planner seam for persistent indexes (see `index_scan`): a scan
+    /// of an indexed collection becomes point lookups of the ids an `=`/
+    /// `in` statement selects, else an ordered index walk for `order` +
+    /// `limit` (which then stops at the limit), else point lookups of the
+    /// ids a range statement selects. The rows are the scan's, in the
+    /// scan's order.
+    fn choose_source(
+        &mut self,
+        src: Source,
+        stages: &mut Vec<Stage<'p>>,
+        rest: &[Step],
+    ) -> Result<Source, TriplitError> {
+        let Source::Scan(c) = src else {
+            return Ok(src);
+        };
+        // A collection already in memory is served from there.
+        if self.cache.rows.contains_key(c.as_ref()) {
+            return Ok(Source::Scan(c));
+        }
+        let registry = self.registry()?;
+        if registry.paths(&c).is_empty() {
+            return Ok(Source::Scan(c));
+        }
+        let filters: &[Filter] = match stages.first() {
+            Some(Stage::Filter(filters, _)) => filters,
+            _ => &[],
+        };
+        if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, true)? {
+            return Ok(Source::Ids(c, ids));
+        }
+        if let [Step::Sort(sort_keys), Step::Limit(n), ..] = rest
+            && let Some(first) = sort_keys.first()
+            && sort_keys.iter().all(|k| k.subs.is_empty())
+            && registry.has(&c, &first.path.join("."))
+            && stages
+                .iter()
+                .all(|s| matches!(s, Stage::Filter(fs, _) if fs.iter().all(index_scan::infallible)))
+        {
+            let path = first.path.join(".");
+            stages.push(Stage::Limit(*n));
+            return Ok(Source::Ordered(c, path, first.desc, sort_keys.clone()));
+        }
+        if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, false)? {
+            return Ok(Source::Ids(c, ids));
+        }
+        Ok(Source::Scan(c))
+    }
+
     fn collect(
         &mut self,
         src: Source,
@@ -249,6 +316,29 @@ impl<'p> Exec<'p> {
                 for row in rows {
                     if feed(self, row, &mut out)?.is_break() {
                         break;
+                    }
+                }
+            }
+            Source::Ordered(c, path, desc, sort_keys) => {
+                let txn = self.txn;
+                let mut runs = OrderedRuns::new(txn, &c, &path, desc);
+                'walk: while let Some(ids) = runs.next_run()? {
+                    let mut rows = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let bytes = txn.get(&keys::entity(&c, &id))?.ok_or_else(|| {
+                            TriplitError::internal(format!(
+                                "the index of {c}.{path} names a missing entity"
+                            ))
+                        })?;
+                        rows.push(decode(&c, &id, &bytes)?);
+                    }
+                    if rows.len() > 1 {
+                        sort(&mut rows, &sort_keys);
+                    }
+                    for row in rows {
+                        if feed(self, row, &mut out)?.is_break() {
+                            break 'walk;
+                        }
                     }
                 }
             }
@@ -385,38 +475,4 @@ impl<'p> Exec<'p> {
             }
         })
     }
-}
-
-/// `satisfiesNonRelationalFilter` over every filter (short-circuiting).
-pub(super) fn filters_pass(data: &Value, filters: &[Filter]) -> Result<bool, TriplitError> {
-    for f in filters {
-        if !static_pass(data, f)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn static_pass(data: &Value, f: &Filter) -> Result<bool, TriplitError> {
-    Ok(match f {
-        Filter::Bool(b) => *b,
-        Filter::Stmt(s) => super::filter::evaluate(
-            super::filter::attribute(data, &s.path).as_deref(),
-            &s.op,
-            &s.value,
-        )?,
-        Filter::Group(g) => {
-            for f in &g.filters {
-                if static_pass(data, f)? != g.and {
-                    return Ok(!g.and);
-                }
-            }
-            g.and
-        }
-        Filter::Exists(_) => {
-            return Err(engine(
-                "Subquery filters should be filtered out before this point",
-            ));
-        }
-    })
 }

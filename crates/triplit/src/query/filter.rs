@@ -1,5 +1,6 @@
 //! Evaluating one filter statement: upstream's `evaluateFilterStatement`
-//! and the `ValuePointer.Get` that reads the attribute it compares.
+//! and the `ValuePointer.Get` that reads the attribute it compares; and
+//! `satisfiesNonRelationalFilter` over a list of static filters.
 //!
 //! `null` and `undefined` are both "empty": `=` treats two empties as
 //! equal, an empty value is less than everything for `<`/`>`, `in` and
@@ -11,6 +12,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::ast::Filter;
 use super::compare::compare_operand;
 use super::like::like;
 use super::operand::{Operand, object_member_truthy, property_key, same_value_zero};
@@ -217,6 +219,36 @@ fn ilike(v: &Value, pattern: &Operand) -> Result<bool, TriplitError> {
             "A like pattern must be a string (pattern.replace is not a function)",
         )),
     }
+}
+
+/// `satisfiesNonRelationalFilter` over every filter (short-circuiting).
+pub(super) fn filters_pass(data: &Value, filters: &[Filter]) -> Result<bool, TriplitError> {
+    for f in filters {
+        if !static_pass(data, f)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn static_pass(data: &Value, f: &Filter) -> Result<bool, TriplitError> {
+    Ok(match f {
+        Filter::Bool(b) => *b,
+        Filter::Stmt(s) => evaluate(attribute(data, &s.path).as_deref(), &s.op, &s.value)?,
+        Filter::Group(g) => {
+            for f in &g.filters {
+                if static_pass(data, f)? != g.and {
+                    return Ok(!g.and);
+                }
+            }
+            g.and
+        }
+        Filter::Exists(_) => {
+            return Err(super::errors::engine(
+                "Subquery filters should be filtered out before this point",
+            ));
+        }
+    })
 }
 
 #[cfg(test)]

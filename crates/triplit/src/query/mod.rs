@@ -25,6 +25,9 @@ mod filter;
 pub(crate) mod hash;
 mod incremental;
 mod index;
+#[cfg(test)]
+mod index_props;
+mod index_scan;
 mod like;
 mod operand;
 mod order;

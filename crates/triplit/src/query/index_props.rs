@@ -1,0 +1,345 @@
+//! Property tests: plans served by persistent indexes return exactly the
+//! rows of the full scan (same rows, same order), over random data and
+//! random filters, orders, cursors and limits; and the write path keeps
+//! every index equal to a rebuild from the stored entities.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use ferry_core::{ManualTime, SeededRandom};
+use ferry_store::{KeyRange, MemoryStore, Store, StoreExt};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::db::{Transaction, TriplitDb};
+use crate::indexes::{self, Registry};
+use crate::session::Session;
+use crate::{TriplitError, keys};
+
+const PATHS: [&str; 3] = ["a", "b", "m.x"];
+
+fn arb_scalar() -> impl Strategy<Value = Value> {
+    // Few distinct values, so that ties, runs and duplicates are common;
+    // long strings share a prefix beyond what the encoding keeps.
+    let long = "p".repeat(40);
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-3i64..4).prop_map(|n| json!(n)),
+        Just(json!(-0.0)),
+        Just(json!(1.5)),
+        "[ab😀Ａ]{0,2}".prop_map(Value::String),
+        (0u8..3).prop_map(move |i| json!(format!("{long}{i}"))),
+    ]
+}
+
+fn arb_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => arb_scalar(),
+        1 => proptest::collection::vec(arb_scalar(), 0..2).prop_map(Value::Array),
+        1 => arb_scalar().prop_map(|v| json!({"k": v})),
+    ]
+}
+
+/// `None`: the attribute is missing.
+fn arb_entity() -> impl Strategy<Value = Vec<Option<Value>>> {
+    proptest::collection::vec(proptest::option::weighted(0.85, arb_value()), 3)
+}
+
+fn entity(id: &str, attrs: &[Option<Value>]) -> Map<String, Value> {
+    let mut e = Map::new();
+    e.insert("id".into(), json!(id));
+    if let Some(v) = &attrs[0] {
+        e.insert("a".into(), v.clone());
+    }
+    if let Some(v) = &attrs[1] {
+        e.insert("b".into(), v.clone());
+    }
+    if let Some(v) = &attrs[2] {
+        e.insert("m".into(), json!({"x": v}));
+    }
+    e
+}
+
+fn arb_stmt() -> impl Strategy<Value = Value> {
+    let op = prop_oneof![
+        Just("="),
+        Just("="),
+        Just("<"),
+        Just("<="),
+        Just(">"),
+        Just(">="),
+        Just("!="),
+        Just("in"),
+        Just("isDefined"),
+    ];
+    (
+        0..PATHS.len(),
+        op,
+        arb_scalar(),
+        proptest::collection::vec(arb_scalar(), 0..3),
+    )
+        .prop_map(|(p, op, v, set)| match op {
+            "in" => json!([PATHS[p], op, set]),
+            "isDefined" => json!([PATHS[p], op, v.as_bool().unwrap_or(true)]),
+            _ => json!([PATHS[p], op, v]),
+        })
+}
+
+fn arb_query() -> impl Strategy<Value = Value> {
+    (
+        proptest::collection::vec(arb_stmt(), 0..3),
+        proptest::collection::vec((0..PATHS.len(), any::<bool>()), 0..3),
+        proptest::option::of(0u32..8),
+        proptest::option::of((proptest::collection::vec(arb_scalar(), 3), any::<bool>())),
+    )
+        .prop_map(|(filters, order, limit, after)| {
+            let mut q = json!({"collectionName": "c"});
+            if !filters.is_empty() {
+                q["where"] = json!(filters);
+            }
+            if !order.is_empty() {
+                let o: Vec<Value> = order
+                    .iter()
+                    .map(|(p, desc)| json!([PATHS[*p], if *desc { "DESC" } else { "ASC" }]))
+                    .collect();
+                if let Some((cursor, inclusive)) = after {
+                    q["after"] = json!([cursor[..o.len()].to_vec(), inclusive]);
+                }
+                q["order"] = json!(o);
+            }
+            if let Some(l) = limit {
+                q["limit"] = json!(l);
+            }
+            q
+        })
+}
+
+async fn seed(entities: &[(String, Map<String, Value>)], indexed: bool) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    let puts: Vec<(Vec<u8>, Vec<u8>)> = entities
+        .iter()
+        .map(|(id, e)| (keys::entity("c", id), serde_json::to_vec(e).expect("json")))
+        .collect();
+    store
+        .write(move |txn| {
+            for (k, v) in &puts {
+                txn.put(k, v)?;
+            }
+            if indexed {
+                let all = Registry::from_paths(PATHS.iter().map(|p| ("c", *p)));
+                indexes::ensure(txn, &all)?;
+            }
+            Ok::<_, TriplitError>(())
+        })
+        .await
+        .expect("seed");
+    store
+}
+
+async fn ids(store: &Arc<MemoryStore>, q: &Value) -> Result<Vec<String>, String> {
+    let prepared = super::prepare(q, None, &Session::service()).map_err(|e| e.name)?;
+    let rows = store
+        .read(move |txn| super::fetch_rows(txn, &prepared))
+        .await
+        .map_err(|e| e.name)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
+/// Every index entry, and what a rebuild from the entities would hold.
+async fn entries_and_rebuild(store: Arc<dyn Store>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    store
+        .read(|txn| {
+            let mut stored = Vec::new();
+            txn.scan(
+                &KeyRange::prefix(&keys::all_index_entries()),
+                false,
+                &mut |k, _| {
+                    stored.push(k.to_vec());
+                    ControlFlow::Continue(())
+                },
+            )?;
+            let registry = Registry::load(txn)?;
+            let mut expected = Vec::new();
+            for e in crate::db::read::scan_collection(txn, "c")? {
+                let id = e["id"].as_str().unwrap_or_default().to_string();
+                let encs = indexes::encodings(&registry, "c", &e);
+                for (p, enc) in registry.paths("c").iter().zip(encs) {
+                    expected.push(keys::index_entry("c", p, &enc, &id));
+                }
+            }
+            expected.sort();
+            Ok::<_, TriplitError>((stored, expected))
+        })
+        .await
+        .expect("read")
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u8, Vec<Option<Value>>),
+    Update(u8, Vec<Option<Value>>),
+    Delete(u8),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..6, arb_entity()).prop_map(|(i, e)| Op::Insert(i, e)),
+        (0u8..6, arb_entity()).prop_map(|(i, e)| Op::Update(i, e)),
+        (0u8..6).prop_map(Op::Delete),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn index_plans_return_the_full_scans_rows(
+        data in proptest::collection::vec(arb_entity(), 0..24),
+        queries in proptest::collection::vec(arb_query(), 1..6),
+    ) {
+        let entities: Vec<(String, Map<String, Value>)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, attrs)| {
+                // Ids whose storage order differs from insertion order.
+                let id = format!("{}{}", (b'a' + (i * 7 % 5) as u8) as char, i);
+                let e = entity(&id, attrs);
+                (id, e)
+            })
+            .collect();
+        let rt = runtime();
+        let (plain, indexed) = rt.block_on(async {
+            (seed(&entities, false).await, seed(&entities, true).await)
+        });
+        for q in &queries {
+            let (want, got) = rt.block_on(async { (ids(&plain, q).await, ids(&indexed, q).await) });
+            prop_assert_eq!(want, got, "query {}", q);
+        }
+    }
+
+    #[test]
+    fn writes_keep_indexes_equal_to_a_rebuild(
+        batches in proptest::collection::vec(proptest::collection::vec(arb_op(), 1..5), 1..5),
+        clear_at in proptest::option::of(0usize..5),
+    ) {
+        let rt = runtime();
+        rt.block_on(async {
+            let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let db = TriplitDb::open(
+                store.clone(),
+                Arc::new(ManualTime::new(1_700_000_000_000)),
+                Arc::new(SeededRandom::new(1)),
+            )
+            .await
+            .expect("open");
+            let schema = crate::schema::Schema::from_json(&json!({"collections": {"c": {"schema": {
+                "type": "record", "properties": {
+                    "id": {"type": "string"},
+                    "a": {"type": "json", "config": {"optional": true}},
+                    "b": {"type": "json", "config": {"optional": true}},
+                    "m": {"type": "json", "config": {"optional": true}}
+                }}}}}))
+            .expect("schema");
+            db.set_schema(Some(schema)).await.expect("schema");
+            // `json` attributes are not indexed by the schema; index them
+            // the way a scalar schema would, to exercise every value type.
+            store
+                .write(|txn| {
+                    indexes::ensure(txn, &Registry::from_paths(PATHS.iter().map(|p| ("c", *p))))
+                })
+                .await
+                .expect("index");
+            for (n, batch) in batches.iter().enumerate() {
+                if clear_at == Some(n) {
+                    db.clear(false).await.expect("clear");
+                }
+                let mut tx = Transaction::new();
+                for op in batch {
+                    match op {
+                        Op::Insert(i, attrs) => {
+                            let id = format!("e{i}");
+                            tx.insert("c", id.clone(), entity(&id, attrs));
+                        }
+                        Op::Update(i, attrs) => {
+                            let mut patch = entity("", attrs);
+                            patch.shift_remove("id");
+                            tx.update("c", format!("e{i}"), patch);
+                        }
+                        Op::Delete(i) => tx.delete("c", format!("e{i}")),
+                    }
+                }
+                db.commit(&Session::service(), tx).await.expect("commit");
+                let (stored, expected) = entries_and_rebuild(store.clone()).await;
+                assert_eq!(stored, expected, "after batch {n}");
+            }
+        });
+    }
+}
+
+/// A database written before indexes existed (a schema and entities, no
+/// registry) gets the schema's indexes built when it is opened.
+#[test]
+fn opening_an_unindexed_database_builds_its_indexes() {
+    let rt = runtime();
+    rt.block_on(async {
+        let schema = json!({"collections": {"c": {"schema": {
+        "type": "record", "properties": {
+            "id": {"type": "string"},
+            "n": {"type": "number"},
+            "s": {"type": "string", "config": {"optional": true}}
+        }}}}});
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let bytes = schema.to_string().into_bytes();
+        store
+            .write(move |txn| {
+                txn.put(&keys::schema(), &bytes)?;
+                for i in 0..5 {
+                    let e = json!({"id": format!("e{i}"), "n": 4 - i});
+                    txn.put(
+                        &keys::entity("c", &format!("e{i}")),
+                        e.to_string().as_bytes(),
+                    )?;
+                }
+                Ok::<_, TriplitError>(())
+            })
+            .await
+            .expect("seed");
+        let db = TriplitDb::open(
+            store.clone(),
+            Arc::new(ManualTime::new(1_700_000_000_000)),
+            Arc::new(SeededRandom::new(1)),
+        )
+        .await
+        .expect("open");
+        let registry = store.read(|txn| Registry::load(txn)).await.expect("read");
+        assert_eq!(registry.paths("c"), ["n", "s"]);
+        let (stored, expected) = entries_and_rebuild(store.clone()).await;
+        assert_eq!(stored.len(), 10);
+        assert_eq!(stored, expected);
+        // The index gives the order: e4 has the smallest n.
+        let q = json!({"collectionName": "c", "order": [["n", "ASC"]], "limit": 2});
+        let prepared =
+            super::prepare(&q, db.schema().as_deref(), &Session::service()).expect("prepare");
+        let rows = db.fetch(prepared).await.expect("fetch");
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["e4", "e3"]);
+        // A schema change drops and builds indexes in the same transaction.
+        let next = crate::schema::Schema::from_json(&json!({"collections": {"c": {"schema": {
+        "type": "record", "properties": {
+            "id": {"type": "string"},
+            "n": {"type": "number"}
+        }}}}}))
+        .expect("schema");
+        db.set_schema(Some(next)).await.expect("set schema");
+        let (stored, expected) = entries_and_rebuild(store.clone()).await;
+        assert_eq!(stored.len(), 5);
+        assert_eq!(stored, expected);
+    });
+}

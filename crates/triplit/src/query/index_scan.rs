@@ -1,0 +1,240 @@
+//! Candidates from the persistent attribute indexes: the planner seam
+//! between a compiled `Scan` and the store.
+//!
+//! When a collection is to be scanned, the engine asks here whether an
+//! index (one the registry in the same snapshot names, see
+//! `crate::indexes`) can supply the candidates instead:
+//!
+//! - **Filters.** The first top-level `=` or `in` statement on an indexed
+//!   path (else the first `<`, `<=`, `>`, `>=`) gives the ids whose encoded
+//!   value lies in the statement's range: a superset of the rows that pass
+//!   it, read back in id (storage) order, so the scan's order is kept.
+//! - **Order.** `order` on an indexed path followed by `limit` walks the
+//!   index in that direction, one run of equal encodings at a time; each
+//!   run is read in id order and sorted in memory with the query's own
+//!   comparator (stable), which is exactly the order a stable sort of the
+//!   whole scan gives, and the walk stops once `limit` rows have passed.
+//!
+//! Every filter still runs on every candidate, so results are those of the
+//! full scan. Rows the index skips are never evaluated, which is only
+//! invisible when no filter can fail on a row: an index is used only when
+//! every filter of the candidate stage is [`infallible`].
+
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+
+use ferry_store::key::{Part, decode, prefix_end};
+use ferry_store::{KeyRange, ReadTxn};
+use serde_json::Value;
+
+use super::ast::Filter;
+use super::operand::Operand;
+use crate::indexes::{Registry, encode};
+use crate::{TriplitError, keys};
+
+/// Index entries read per page of an ordered walk.
+const PAGE: usize = 256;
+
+/// Whether evaluating `f` on any row can never fail (an unknown operator,
+/// a `like` pattern that is not a string and the set operators can).
+pub(super) fn infallible(f: &Filter) -> bool {
+    match f {
+        Filter::Bool(_) => true,
+        Filter::Stmt(s) => match s.op.as_str() {
+            "=" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "nin" | "isDefined" => true,
+            "like" | "nlike" => matches!(&s.value, Operand::Json(Value::String(_))),
+            _ => false,
+        },
+        Filter::Group(g) => g.filters.iter().all(infallible),
+        Filter::Exists(_) => false,
+    }
+}
+
+fn scalar(v: &Value) -> bool {
+    !v.is_object() && !v.is_array()
+}
+
+/// The key ranges of the index on `path` that hold every row passing
+/// `op value`; `None` when the statement cannot be answered from it.
+fn ranges(prefix: &[u8], op: &str, value: &Operand, equality: bool) -> Option<Vec<KeyRange>> {
+    let enc = match value {
+        Operand::Undefined => encode::encode(None),
+        Operand::Json(v) => encode::encode(Some(v)),
+        Operand::Set(_) => Vec::new(),
+    };
+    let at = |enc: &[u8]| KeyRange::prefix(&[prefix, enc].concat());
+    let all_end = prefix_end(prefix);
+    match (op, value, equality) {
+        ("=", Operand::Undefined | Operand::Json(_), true) => Some(vec![at(&enc)]),
+        ("in", Operand::Set(set), true) => {
+            // `in` needs a non-empty value equal (SameValueZero) to an item;
+            // object and array items are never equal to anything.
+            let mut encs: Vec<Vec<u8>> = set
+                .items()
+                .iter()
+                .filter(|v| scalar(v) && !v.is_null())
+                .map(|v| encode::encode(Some(v)))
+                .collect();
+            encs.sort();
+            encs.dedup();
+            Some(encs.iter().map(|e| at(e)).collect())
+        }
+        ("<" | "<=", Operand::Undefined | Operand::Json(_), false) => Some(vec![KeyRange {
+            start: prefix.to_vec(),
+            end: prefix_end(&[prefix, &enc].concat()),
+        }]),
+        (">" | ">=", Operand::Undefined | Operand::Json(_), false) => Some(vec![KeyRange {
+            start: [prefix, &enc].concat(),
+            end: all_end,
+        }]),
+        _ => None,
+    }
+}
+
+/// The id of the index entry `key` under `prefix` (the index's prefix).
+fn entry_id(prefix: &[u8], key: &[u8]) -> Option<(Vec<u8>, String)> {
+    let (enc, rest) = encode::split(key.get(prefix.len()..)?)?;
+    match decode(rest)?.as_slice() {
+        [Part::Str(id)] => Some((enc.to_vec(), id.clone())),
+        _ => None,
+    }
+}
+
+fn corrupt(collection: &str) -> TriplitError {
+    TriplitError::internal(format!("an index entry of '{collection}' is unreadable"))
+}
+
+/// Candidate ids (sorted in storage order) for `filters` over
+/// `collection`, from the first `=`/`in` statement an index answers (with
+/// `equality`) or the first range statement (without); `None` when no
+/// index applies.
+pub(super) fn filter_ids(
+    txn: &dyn ReadTxn,
+    registry: &Registry,
+    collection: &str,
+    filters: &[Filter],
+    equality: bool,
+) -> Result<Option<Vec<String>>, TriplitError> {
+    if registry.paths(collection).is_empty() || !filters.iter().all(infallible) {
+        return Ok(None);
+    }
+    let found = filters.iter().find_map(|f| match f {
+        Filter::Stmt(s) if registry.has(collection, &s.path) => {
+            let prefix = keys::index(collection, &s.path);
+            ranges(&prefix, &s.op, &s.value, equality).map(|r| (prefix, r))
+        }
+        _ => None,
+    });
+    let Some((prefix, ranges)) = found else {
+        return Ok(None);
+    };
+    let mut ids = Vec::new();
+    let mut bad = false;
+    for range in &ranges {
+        txn.scan(range, false, &mut |k, _| match entry_id(&prefix, k) {
+            Some((_, id)) => {
+                ids.push(id);
+                ControlFlow::Continue(())
+            }
+            None => {
+                bad = true;
+                ControlFlow::Break(())
+            }
+        })?;
+    }
+    if bad {
+        return Err(corrupt(collection));
+    }
+    // Storage order is the ids' byte order.
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+/// A walk over an index in value order, run by run.
+pub(super) struct OrderedRuns<'t> {
+    txn: &'t dyn ReadTxn,
+    collection: String,
+    prefix: Vec<u8>,
+    range: KeyRange,
+    desc: bool,
+    buffer: VecDeque<(Vec<u8>, String)>,
+    exhausted: bool,
+}
+
+impl<'t> OrderedRuns<'t> {
+    /// Walks the index on `path` of `collection`, descending with `desc`.
+    pub(super) fn new(txn: &'t dyn ReadTxn, collection: &str, path: &str, desc: bool) -> Self {
+        let prefix = keys::index(collection, path);
+        OrderedRuns {
+            txn,
+            collection: collection.to_string(),
+            range: KeyRange::prefix(&prefix),
+            prefix,
+            desc,
+            buffer: VecDeque::new(),
+            exhausted: false,
+        }
+    }
+
+    fn fill(&mut self) -> Result<(), TriplitError> {
+        if self.exhausted {
+            return Ok(());
+        }
+        let mut raw: Vec<Vec<u8>> = Vec::new();
+        self.txn.scan(&self.range, self.desc, &mut |k, _| {
+            raw.push(k.to_vec());
+            if raw.len() >= PAGE {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        if raw.len() < PAGE {
+            self.exhausted = true;
+        }
+        if let Some(last) = raw.last() {
+            if self.desc {
+                self.range.end = Some(last.clone());
+            } else {
+                let mut next = last.clone();
+                next.push(0);
+                self.range.start = next;
+            }
+        }
+        for k in raw {
+            let entry = entry_id(&self.prefix, &k).ok_or_else(|| corrupt(&self.collection))?;
+            self.buffer.push_back(entry);
+        }
+        Ok(())
+    }
+
+    /// The ids of the next run of entries with equal encoded values, in
+    /// storage order; `None` at the end.
+    pub(super) fn next_run(&mut self) -> Result<Option<Vec<String>>, TriplitError> {
+        if self.buffer.is_empty() {
+            self.fill()?;
+        }
+        let Some((enc, id)) = self.buffer.pop_front() else {
+            return Ok(None);
+        };
+        let mut run = vec![id];
+        loop {
+            if self.buffer.is_empty() {
+                self.fill()?;
+            }
+            match self.buffer.front() {
+                Some((e, _)) if *e == enc => {
+                    if let Some((_, id)) = self.buffer.pop_front() {
+                        run.push(id);
+                    }
+                }
+                _ => break,
+            }
+        }
+        if self.desc {
+            run.reverse();
+        }
+        Ok(Some(run))
+    }
+}
