@@ -174,24 +174,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
     let mut commits = state.db.subscribe_commits();
     let mut flush_at: Option<Instant> = None;
     let mut live = 0usize;
-    for out in conn.start(params.get("schema").map(String::as_str)) {
-        match out {
-            Outbound::Text(t) => {
-                let _ = push(Message::Text(t.into()));
-            }
-            Outbound::Close {
-                message,
-                code,
-                reason,
-            } => {
-                let _ = push(Message::Text(message.into()));
-                let _ = push(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })));
-            }
-        }
-    }
+    let _ = push_pending(conn.start(params.get("schema").map(String::as_str)), &push);
     loop {
         let expiry = conn.session().expires_at_ms.map(|exp| {
             Instant::now() + Duration::from_millis(exp.saturating_sub(state.time.now_ms()))

@@ -29,51 +29,48 @@ pub struct Commit {
     pub timestamp: Hlc,
     /// `(collection, id, entity after the write or None when deleted)`.
     pub entities: Vec<Touched>,
-    /// Content hashes of `entities`, computed once for every connection
-    /// (see [`Commit::content_hash`]).
-    pub hashes: std::sync::OnceLock<Vec<u64>>,
-    /// Wire texts of `entities` as `sets` entries (see
-    /// [`Commit::encoded_set`]).
-    pub encoded: std::sync::OnceLock<Vec<std::sync::Arc<str>>>,
+    /// Content hashes of `entities`, each computed once for every
+    /// connection, when first needed (see [`Commit::content_hash`]).
+    hashes: Vec<std::sync::OnceLock<u64>>,
+    /// Wire texts of `entities` as `sets` entries, each computed once when
+    /// first needed (see [`Commit::encoded_set`]).
+    encoded: Vec<std::sync::OnceLock<std::sync::Arc<str>>>,
 }
 
 impl Commit {
     /// A commit of `entities` at `timestamp`.
     pub fn new(seq: Option<u64>, timestamp: Hlc, entities: Vec<Touched>) -> Self {
+        let n = entities.len();
         Self {
             seq,
             timestamp,
             entities,
-            hashes: std::sync::OnceLock::new(),
-            encoded: std::sync::OnceLock::new(),
+            hashes: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            encoded: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
         }
     }
 
     /// The `index`th entity as an encoded `sets` entry of `ENTITY_DATA`
-    /// (`[id, entity]`), computed once for every connection that sends it
-    /// (empty for a delete).
+    /// (`[id, entity]`, empty for a delete), computed once for every
+    /// connection that sends it; a bulk commit encodes only what is sent.
     pub fn encoded_set(&self, index: usize) -> std::sync::Arc<str> {
-        self.encoded.get_or_init(|| {
-            self.entities
-                .iter()
-                .map(|(_, id, e)| match e {
-                    Some(e) => std::sync::Arc::from(crate::superjson::encode_set_entry(id, e)),
-                    None => std::sync::Arc::from(""),
-                })
-                .collect()
-        })[index]
+        self.encoded[index]
+            .get_or_init(|| match &self.entities[index] {
+                (_, id, Some(e)) => std::sync::Arc::from(crate::superjson::encode_set_entry(id, e)),
+                (_, _, None) => std::sync::Arc::from(""),
+            })
             .clone()
     }
 
     /// The content hash of the `index`th entity's document (`0` for a
     /// delete), as realtime views compare versions.
     pub fn content_hash(&self, index: usize) -> u64 {
-        self.hashes.get_or_init(|| {
-            self.entities
-                .iter()
-                .map(|(_, _, e)| e.as_ref().map_or(0, crate::sync::view::content_hash))
-                .collect()
-        })[index]
+        *self.hashes[index].get_or_init(|| {
+            self.entities[index]
+                .2
+                .as_ref()
+                .map_or(0, crate::sync::view::content_hash)
+        })
     }
 }
 

@@ -44,24 +44,24 @@ pub struct Maintained {
     base_seq: u64,
 }
 
-/// A document to send: owned, or the commit's (whose encoded text every
-/// connection sending it shares).
+/// A document to send: the `index`th entity of the commit that wrote it
+/// (whose encoded text every connection sending it shares).
 #[derive(Debug)]
-pub enum SetDoc {
-    /// A copy.
-    Own(Map<String, Value>),
-    /// The `usize`th entity of the commit.
-    Shared(Arc<Commit>, usize),
+pub struct SetDoc {
+    /// The commit.
+    pub commit: Arc<Commit>,
+    /// The entity's position in it.
+    pub index: usize,
 }
 
 impl SetDoc {
     /// The document.
     pub fn map(&self) -> &Map<String, Value> {
         static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
-        match self {
-            SetDoc::Own(m) => m,
-            SetDoc::Shared(c, i) => c.entities[*i].2.as_ref().unwrap_or(&EMPTY),
-        }
+        self.commit.entities[self.index]
+            .2
+            .as_ref()
+            .unwrap_or(&EMPTY)
     }
 }
 
@@ -183,7 +183,10 @@ impl Maintained {
             .collect();
         let shared = |id: &str| {
             let (c, i) = docs[id];
-            SetDoc::Shared(c.clone(), i)
+            SetDoc {
+                commit: c.clone(),
+                index: i,
+            }
         };
         for (id, was) in before {
             match (was, now.get(id.as_str())) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::maintained::{Delta, SetDoc};
+use super::maintained::Delta;
 use crate::changes::DbChanges;
 
 /// `(collection, id)`.
@@ -184,15 +184,13 @@ impl View {
                 let key = (collection.clone(), id);
                 if self.sent.get(&key) != Some(&h) {
                     self.sent.insert(key.clone(), h);
-                    let slot = out.changes.collection_mut(&collection);
-                    match entity {
-                        SetDoc::Own(e) => slot.sets.push((key.1.clone(), e)),
-                        SetDoc::Shared(commit, i) => out.shared_sets.push((
-                            collection.clone(),
-                            key.1.clone(),
-                            commit.encoded_set(i),
-                        )),
-                    }
+                    // Listed in `changes` so the collection keeps its place.
+                    out.changes.collection_mut(&collection);
+                    out.shared_sets.push((
+                        collection.clone(),
+                        key.1.clone(),
+                        entity.commit.encoded_set(entity.index),
+                    ));
                     seen.insert(key);
                     fired = true;
                 } else if seen.contains(&key) {
