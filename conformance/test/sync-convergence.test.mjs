@@ -203,12 +203,16 @@ function userToken(i) {
   return signToken({ sub: `user-${i}` });
 }
 
-// Intermittent on Ferry under heavy CPU load: a client's cache can keep an
-// entity that left the result (tracked in issue #4; the case still runs and
-// reports, as todo, until the cause is found).
+// Intermittent under heavy CPU load (load average > 10 on 2 cores), on the
+// reference too (2 of 8 runs of the relations case failed there): the client
+// applies ENTITY_DATA frames that arrive in one socket read concurrently and
+// an older frame can win (client-frame-race.test.mjs). Ferry restates such
+// entities (sync/settle.rs), which cut the relations case's failures from 2
+// in 18 to 2 in 40 loaded runs; the rest is tracked in issue #4, so on Ferry
+// the cases run and report as todo.
 const loadFlake =
   (process.env.FERRY_TARGET ?? 'ferry') === 'ferry'
-    ? { todo: 'intermittent under CPU load, issue #4' }
+    ? { todo: 'intermittent under heavy CPU load (client frame race), issue #4' }
     : {};
 
 describe('random concurrent writes converge', () => {

@@ -13,12 +13,16 @@ import { startServer } from '../lib/server.mjs';
 import { ok } from '../lib/http.mjs';
 import { signToken } from '../lib/tokens.mjs';
 
-// Intermittent on Ferry under heavy CPU load: a client's cache can keep an
-// entity that left the result (tracked in issue #4; the case still runs and
-// reports, as todo, until the cause is found).
+// Intermittent under heavy CPU load (load average > 10 on 2 cores), on the
+// reference too (2 of 8 runs of the relations case failed there): the client
+// applies ENTITY_DATA frames that arrive in one socket read concurrently and
+// an older frame can win (client-frame-race.test.mjs). Ferry restates such
+// entities (sync/settle.rs), which cut the relations case's failures from 2
+// in 18 to 2 in 40 loaded runs; the rest is tracked in issue #4, so on Ferry
+// the cases run and report as todo.
 const loadFlake =
   (process.env.FERRY_TARGET ?? 'ferry') === 'ferry'
-    ? { todo: 'intermittent under CPU load, issue #4' }
+    ? { todo: 'intermittent under heavy CPU load (client frame race), issue #4' }
     : {};
 
 const collections = S.Collections({
@@ -168,6 +172,17 @@ describe('relational queries converge', () => {
     }
     const http = serviceHttp(server, collections);
     const check = async (label) => {
+      try {
+        await checkViews(label);
+      } catch (e) {
+        if (process.env.FERRY_WIRE_DUMP) {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(process.env.FERRY_WIRE_DUMP, JSON.stringify({ viewer: viewer.wire, writers: writers.map((w) => w.wire) }));
+        }
+        throw e;
+      }
+    };
+    const checkViews = async (label) => {
       await waitFor(
         async () => {
           for (let i = 0; i < views.length; i++) {

@@ -179,6 +179,9 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
         let expiry = conn.session().expires_at_ms.map(|exp| {
             Instant::now() + Duration::from_millis(exp.saturating_sub(state.time.now_ms()))
         });
+        let settle_at = conn.settle_due_ms().map(|due| {
+            Instant::now() + Duration::from_millis(due.saturating_sub(state.db.time().now_ms()))
+        });
         tokio::select! {
             frame = stream.next() => {
                 let Some(Ok(frame)) = frame else { break };
@@ -265,6 +268,19 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                 if conn.flush_waiting() {
                     // Commits it must include are still on their way.
                     flush_at = Some(Instant::now() + FLUSH_RETRY);
+                }
+            }
+            _ = sleep_until_opt(settle_at), if settle_at.is_some() => {
+                // Restate what the client may have applied out of order.
+                match conn.settle().await {
+                    Ok(Some(data)) => {
+                        if !push(Message::Text(data.into())) {
+                            stalled = true;
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(client = %client_id, error = %e, "restating entities failed"),
                 }
             }
             _ = sleep_until_opt(expiry), if expiry.is_some() => {

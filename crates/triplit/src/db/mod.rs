@@ -258,14 +258,18 @@ impl TriplitDb {
     /// backwards, across restarts too (see `stamps.rs`).
     pub async fn read_timestamp(&self) -> Result<Hlc, TriplitError> {
         let (stamp, extend) = self.stamps.for_read().await;
-        if let Some(lease) = extend {
-            self.store
-                .write(move |txn| {
-                    txn.put(&keys::clock_lease(), &lease.to_be_bytes())?;
-                    Ok::<_, TriplitError>(())
-                })
-                .await?;
-            self.stamps.lease_extended(lease);
+        if extend.is_some() {
+            let _turn = self.stamps.extension_turn().await;
+            // Sessions crossing the half-lease mark together write it once.
+            if let Some(lease) = self.stamps.extension_for(stamp) {
+                self.store
+                    .write(move |txn| {
+                        txn.put(&keys::clock_lease(), &lease.to_be_bytes())?;
+                        Ok::<_, TriplitError>(())
+                    })
+                    .await?;
+                self.stamps.lease_extended(lease);
+            }
         }
         Ok(stamp)
     }

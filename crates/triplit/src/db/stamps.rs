@@ -13,7 +13,9 @@
 //! before a read stamp above the persisted lease is handed out, the lease is
 //! moved a minute ahead and persisted; after a restart the clock resumes
 //! above it. Timestamps therefore never go backwards across restarts even
-//! when the wall clock does.
+//! when the wall clock does. Extensions take turns
+//! ([`Stamps::extension_turn`]): when many sessions cross the half-lease mark
+//! at once, the first writes the lease and the others find it extended.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub struct Stamps {
     inflight: Mutex<BTreeSet<Hlc>>,
     settled: Notify,
     lease_ms: AtomicU64,
+    extending: tokio::sync::Mutex<()>,
 }
 
 impl Stamps {
@@ -42,6 +45,7 @@ impl Stamps {
             inflight: Mutex::new(BTreeSet::new()),
             settled: Notify::new(),
             lease_ms: AtomicU64::new(lease_ms),
+            extending: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -87,9 +91,21 @@ impl Stamps {
             }
             wait.await;
         }
+        (stamp, self.extension_for(stamp))
+    }
+
+    /// The lease to persist before `stamp` may be handed out, or `None`
+    /// when the persisted lease is still more than half a lease ahead.
+    pub fn extension_for(&self, stamp: Hlc) -> Option<u64> {
         let lease = self.lease_ms.load(Ordering::SeqCst);
-        let extend = (stamp.ms + LEASE_AHEAD_MS / 2 > lease).then_some(stamp.ms + LEASE_AHEAD_MS);
-        (stamp, extend)
+        (stamp.ms + LEASE_AHEAD_MS / 2 > lease).then_some(stamp.ms + LEASE_AHEAD_MS)
+    }
+
+    /// Waits for the turn to extend the lease; holders call
+    /// [`Stamps::extension_for`] again, since the previous holder may have
+    /// extended it far enough already.
+    pub async fn extension_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.extending.lock().await
     }
 
     /// Records that the lease `ms` is durable.

@@ -12,8 +12,9 @@ use super::chunks::{Chunks, raw_chunk_data};
 use super::closure::{Subscription, readable_by_id};
 use super::maintained::{Applied, Maintained};
 use super::protocol::{self, CloseReason, frame, parse_timestamp, timestamp_json};
+use super::settle::Settle;
 use super::shared::{SharedResult, SharedResults};
-use super::view::{ClosureEntity, HashedClosure, View, hash_closure};
+use super::view::{ClosureEntity, EntityKey, HashedClosure, View, hash_closure};
 use crate::db::{Commit, Transaction, TriplitDb};
 use crate::session::Session;
 use crate::superjson::{decode_changes, encode_changes};
@@ -98,6 +99,11 @@ pub struct SyncConnection {
     /// Frames produced outside a reply (after a schema change), for
     /// [`SyncConnection::take_outbound`].
     pending: Vec<Outbound>,
+    /// Recent sends, for restating entities the client may have applied
+    /// out of order (`settle.rs`).
+    settle: Settle,
+    /// The entities the flush in progress restates.
+    restating: Option<Vec<EntityKey>>,
 }
 
 /// A checkpoint sent with `CONNECT_QUERY`.
@@ -163,6 +169,8 @@ impl SyncConnection {
             schema_generation: db.schema_generation(),
             admitted_hash: None,
             pending: Vec::new(),
+            settle: Settle::default(),
+            restating: None,
             db,
         }
     }
@@ -640,6 +648,31 @@ impl SyncConnection {
         Ok(Some(stamp))
     }
 
+    /// When [`SyncConnection::settle`] should run next, in the database's
+    /// time-source milliseconds (see `settle.rs`).
+    pub fn settle_due_ms(&self) -> Option<u64> {
+        self.settle.due_ms()
+    }
+
+    /// Restates entities the client may have applied out of order (sent
+    /// twice in quick succession), once the connection has been quiet:
+    /// every query runs again and those entities are sent as they are now
+    /// (a delete for those no query holds). Returns the frame, if any.
+    pub async fn settle(&mut self) -> Result<Option<String>, TriplitError> {
+        let keys = self.settle.tick(self.db.time().now_ms());
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        for key in &keys {
+            self.view.unsend(key);
+        }
+        self.mark_all_dirty();
+        self.restating = Some(keys);
+        let out = self.flush().await;
+        self.restating = None;
+        out
+    }
+
     /// Brings the queries affected by the recorded commits up to date —
     /// maintained results from the commits themselves, the others by
     /// running them again — and returns the `ENTITY_DATA` to send, if
@@ -746,10 +779,30 @@ impl SyncConnection {
             }
         }
         let stamp = stamp.unwrap_or(self.last_stamp);
-        let change = self.view.update_all(
+        let mut change = self.view.update_all(
             closures.into_iter().map(|(id, c, _)| (id, c)).collect(),
             deltas,
         );
+        match self.restating.take() {
+            // Suspects no query holds any more: delete them again.
+            Some(keys) => {
+                for key in keys.into_iter().filter(|k| !self.view.holds(k)) {
+                    let deletes = &mut change.changes.collection_mut(&key.0).deletes;
+                    if !deletes.contains(&key.1) {
+                        deletes.push(key.1);
+                    }
+                }
+            }
+            None => {
+                let shared: Vec<(String, String)> = change
+                    .shared_sets
+                    .iter()
+                    .map(|(c, id, _)| (c.clone(), id.clone()))
+                    .collect();
+                self.settle
+                    .sent(self.db.time().now_ms(), &change.changes, &shared);
+            }
+        }
         if change.changes.is_empty() && change.shared_sets.is_empty() {
             return Ok(None);
         }

@@ -12,6 +12,7 @@ mod connection;
 mod maintained;
 pub mod protocol;
 pub mod roles;
+pub mod settle;
 mod shared;
 pub mod view;
 

@@ -209,6 +209,17 @@ impl View {
         out
     }
 
+    /// Whether some query holds `key` (the client should have it).
+    pub fn holds(&self, key: &EntityKey) -> bool {
+        self.refs.contains_key(key)
+    }
+
+    /// Forgets which version of `key` was sent, so the next update of a
+    /// query holding it sends it again.
+    pub fn unsend(&mut self, key: &EntityKey) {
+        self.sent.remove(key);
+    }
+
     /// Forgets a query without telling the client (no evictions).
     pub fn forget(&mut self, query: &str) {
         for key in self.set_members(query, None) {

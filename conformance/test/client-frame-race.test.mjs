@@ -1,0 +1,138 @@
+// The published client applies ENTITY_DATA frames that arrive in one socket
+// read concurrently (each message has its own async handler and storage
+// transaction), and the frame with more work commits last — even when it is
+// the older one. This file shows that with a stand-in server (no Ferry, no
+// reference: a bare `ws` server speaking just enough of the protocol), and
+// then that Ferry repairs it: an entity sent twice in quick succession is
+// restated once the connection is quiet (crates/triplit/src/sync/settle.rs).
+import { createClient, closeClients, waitFor, subscribeFulfilled, localRows, TriplitClient, SuperJSON, sleep } from '../lib/sync.mjs';
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { WebSocketServer } from 'ws';
+import { Schema as S } from '@triplit/client';
+import { startServer, target } from '../lib/server.mjs';
+import { ok } from '../lib/http.mjs';
+import { signToken } from '../lib/tokens.mjs';
+
+/** Blocks this thread (and so the client's event loop) until `flag[0]` is set or `ms` passed. */
+function block(ms, flag = new Int32Array(new SharedArrayBuffer(4))) {
+  Atomics.wait(flag, 0, 0, ms);
+}
+
+describe('the published client and frames that arrive together (stand-in server)', () => {
+  const entityData = (sets, deletes, ms, qid) =>
+    JSON.stringify({
+      type: 'ENTITY_DATA',
+      payload: {
+        changes: SuperJSON.serialize({ items: { sets: new Map(sets), deletes: new Set(deletes) } }),
+        timestamp: [ms, 0, 'server'],
+        forQueries: [qid],
+      },
+    });
+
+  /** Sends the initial e1, then (A) an update of e1 and (B, newer) its delete, in one write or 200 ms apart. */
+  async function scenario(together) {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wss.on('listening', r));
+    let sock;
+    let qid;
+    const queried = new Promise((resolve) => {
+      wss.on('connection', (ws) => {
+        sock = ws;
+        ws.send(JSON.stringify({ type: 'READY', payload: { clientId: 'stand-in' } }));
+        ws.on('message', (m) => {
+          const msg = JSON.parse(String(m));
+          if (msg.type === 'CONNECT_QUERY') {
+            qid = msg.payload.id;
+            ws.send(entityData([['e1', { id: 'e1', n: 1 }]], [], 1000, qid));
+            resolve();
+          }
+        });
+      });
+    });
+    const client = new TriplitClient({ serverUrl: `http://127.0.0.1:${wss.address().port}`, token: signToken({ sub: 'x' }), logLevel: 'none' });
+    try {
+      const q = client.query('items');
+      client.subscribe(q, () => {});
+      await queried;
+      await waitFor(async () => (await localRows(client, q)).length === 1, { message: 'initial e1' });
+      const A = entityData([['e1', { id: 'e1', n: 5 }]], [], 2000, qid);
+      const B = entityData([], ['e1'], 3000, qid);
+      if (together) {
+        sock._socket.cork();
+        sock.send(A);
+        sock.send(B);
+        process.nextTick(() => sock._socket.uncork());
+      } else {
+        sock.send(A);
+        await sleep(200);
+        sock.send(B);
+      }
+      await sleep(300);
+      return (await localRows(client, q)).map((e) => e.id);
+    } finally {
+      client.disconnect();
+      wss.close();
+    }
+  }
+
+  it('applied one after the other, the delete wins', async () => {
+    assert.deepEqual(await scenario(false), []);
+  });
+
+  it('in one read, the older update commits last and the deleted entity stays in the cache', async () => {
+    assert.deepEqual(await scenario(true), ['e1']);
+  });
+});
+
+describe('Ferry restates entities sent twice in quick succession', { skip: target !== 'ferry' && 'Ferry-only: the reference leaves the entity in the client cache' }, () => {
+  const collections = S.Collections({
+    items: { schema: S.Schema({ id: S.Id(), n: S.Number(), list: S.String() }) },
+  });
+  let server;
+  before(async () => {
+    server = await startServer({ schema: { collections } });
+  });
+  after(async () => {
+    await closeClients();
+    await server?.stop();
+  });
+
+  it('a client busy while an update and a delete arrive ends without the deleted entity', async () => {
+    const viewer = createClient(server, { token: signToken({ sub: 'viewer' }), schema: collections });
+    const q = viewer.query('items').Where('list', '=', 'race');
+    await ok(server, '/insert', { collectionName: 'items', entity: { id: 'r1', n: 1, list: 'race' } });
+    await subscribeFulfilled(viewer, q);
+    await waitFor(async () => (await localRows(viewer, q)).length === 1, { message: 'r1 synced' });
+    // The writes come from a worker thread, so they happen while this
+    // thread (the client's event loop) is blocked; both frames then sit in
+    // the socket and reach the client in one read.
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const post = (path, body) => fetch(workerData.url + path, { method: 'POST',
+         headers: { Authorization: 'Bearer ' + workerData.token, 'Content-Type': 'application/json' },
+         body: JSON.stringify(body) }).then((r) => r.status);
+       parentPort.once('message', async () => {
+         const a = await post('/update', { collectionName: 'items', entityId: 'r1', changes: { n: 2 } });
+         await new Promise((r) => setTimeout(r, 150));
+         const b = await post('/delete', { collectionName: 'items', entityId: 'r1' });
+         parentPort.postMessage([a, b]);
+         Atomics.store(workerData.done, 0, 1);
+         Atomics.notify(workerData.done, 0);
+       });`,
+      { eval: true, workerData: { url: server.url, token: server.serviceToken, done } }
+    );
+    const statuses = new Promise((resolve) => worker.once('message', resolve));
+    worker.postMessage('go');
+    // Blocked until both writes are acknowledged, then long enough for the
+    // server to send the second frame.
+    block(20_000, done);
+    block(300);
+    assert.deepEqual(await statuses, [200, 200]);
+    await worker.terminate();
+    assert.deepEqual(await ok(server, '/fetch', { query: { collectionName: 'items', where: [['list', '=', 'race']] } }), []);
+    await waitFor(async () => (await localRows(viewer, q)).length === 0, { timeout: 5000, message: 'r1 gone from the client cache' });
+  });
+});

@@ -1,0 +1,199 @@
+//! Restating entities a client may have applied out of order: an entity
+//! sent twice within the window is sent once more, as it is now, when the
+//! connection has been quiet (`sync/settle.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::{ManualTime, SeededRandom, TimeSource};
+use ferry_store::MemoryStore;
+use ferry_triplit::db::{Commit, TriplitDb};
+use ferry_triplit::http::{Input, handle};
+use ferry_triplit::session::Session;
+use ferry_triplit::superjson::decode_changes;
+use ferry_triplit::sync::settle::{QUIET_MS, WINDOW_MS};
+use ferry_triplit::sync::{SharedResults, SyncConnection};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+struct Setup {
+    db: Arc<TriplitDb>,
+    time: Arc<ManualTime>,
+    conn: SyncConnection,
+    commits: broadcast::Receiver<Arc<Commit>>,
+}
+
+async fn setup() -> Setup {
+    let time = Arc::new(ManualTime::new(1_700_000_000_000));
+    let db = Arc::new(
+        TriplitDb::open(
+            Arc::new(MemoryStore::new()),
+            time.clone(),
+            Arc::new(SeededRandom::new(5)),
+        )
+        .await
+        .expect("open"),
+    );
+    db.start_feed();
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    let commits = db.subscribe_commits();
+    let conn = SyncConnection::new(
+        db.clone(),
+        Session::service(),
+        "c1".into(),
+        Arc::new(SharedResults::default()),
+    );
+    let mut s = Setup {
+        db,
+        time,
+        conn,
+        commits,
+    };
+    s.write(
+        "insert",
+        json!({"collectionName": "todos", "entity": {"id": "t1", "n": 1}}),
+    )
+    .await;
+    s.write(
+        "insert",
+        json!({"collectionName": "todos", "entity": {"id": "t2", "n": 1}}),
+    )
+    .await;
+    s.next_commit().await;
+    s.next_commit().await;
+    let out = s
+        .conn
+        .handle_text(
+            &json!({"type": "CONNECT_QUERY", "payload": {"id": "q", "params": {"collectionName": "todos"}}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(out.len(), 1);
+    s
+}
+
+impl Setup {
+    async fn write(&self, route: &str, input: Value) {
+        let reply = handle(
+            &self.db,
+            &Session::service(),
+            route,
+            Input::Json(input),
+            false,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{route}");
+    }
+
+    async fn next_commit(&mut self) -> Arc<Commit> {
+        tokio::time::timeout(Duration::from_secs(10), self.commits.recv())
+            .await
+            .expect("a commit")
+            .expect("commit stream")
+    }
+
+    /// Writes, lets the connection see the commit and flushes; returns the
+    /// `(sets, deletes)` of `todos` in the frame sent.
+    async fn step(&mut self, route: &str, input: Value) -> (Vec<String>, Vec<String>) {
+        self.write(route, input).await;
+        let c = self.next_commit().await;
+        assert!(self.conn.note_commit(&c));
+        let frame = self.conn.flush().await.expect("flush").expect("a frame");
+        todos(&frame)
+    }
+}
+
+fn todos(frame: &str) -> (Vec<String>, Vec<String>) {
+    let v: Value = serde_json::from_str(frame).expect("JSON");
+    let changes = decode_changes(&v["payload"]["changes"]).expect("changes");
+    let Some((_, c)) = changes.collections.iter().find(|(n, _)| n == "todos") else {
+        return (vec![], vec![]);
+    };
+    let mut sets: Vec<String> = c.sets.iter().map(|(i, _)| i.clone()).collect();
+    sets.sort();
+    (sets, c.deletes.clone())
+}
+
+fn update(id: &str, n: i64) -> Value {
+    json!({"collectionName": "todos", "entityId": id, "changes": {"n": n}})
+}
+
+#[tokio::test]
+async fn an_update_then_a_delete_in_quick_succession_is_deleted_again_once_quiet() {
+    let mut s = setup().await;
+    assert_eq!(
+        s.conn.settle_due_ms(),
+        None,
+        "nothing sent since connecting"
+    );
+    assert_eq!(
+        s.step("update", update("t1", 2)).await,
+        (vec!["t1".into()], vec![])
+    );
+    s.time.advance(150);
+    let deleted = json!({"collectionName": "todos", "entityId": "t1"});
+    assert_eq!(s.step("delete", deleted).await, (vec![], vec!["t1".into()]));
+    let sent_at = s.time.now_ms();
+    assert_eq!(s.conn.settle_due_ms(), Some(sent_at + QUIET_MS));
+    // Not quiet yet: nothing.
+    s.time.advance(QUIET_MS - 1);
+    assert_eq!(s.conn.settle().await.expect("settle"), None);
+    s.time.advance(1);
+    let frame = s
+        .conn
+        .settle()
+        .await
+        .expect("settle")
+        .expect("a restating frame");
+    assert_eq!(todos(&frame), (vec![], vec!["t1".into()]));
+    // Stamps keep increasing: the client applies the restatement.
+    let v: Value = serde_json::from_str(&frame).unwrap();
+    assert!(v["payload"]["timestamp"][0].as_u64().unwrap() >= sent_at);
+    assert_eq!(
+        s.conn.settle_due_ms(),
+        None,
+        "restated once, then nothing kept"
+    );
+}
+
+#[tokio::test]
+async fn two_updates_in_quick_succession_are_restated_in_their_latest_version() {
+    let mut s = setup().await;
+    s.step("update", update("t1", 2)).await;
+    s.time.advance(10);
+    // t2 is sent once only: not restated.
+    s.step("update", update("t2", 7)).await;
+    s.time.advance(10);
+    s.step("update", update("t1", 3)).await;
+    s.time.advance(QUIET_MS);
+    let frame = s
+        .conn
+        .settle()
+        .await
+        .expect("settle")
+        .expect("a restating frame");
+    let v: Value = serde_json::from_str(&frame).unwrap();
+    let changes = decode_changes(&v["payload"]["changes"]).unwrap();
+    let (_, c) = changes
+        .collections
+        .iter()
+        .find(|(n, _)| n == "todos")
+        .unwrap();
+    assert_eq!(c.sets.len(), 1, "{frame}");
+    assert_eq!(c.sets[0].0, "t1");
+    assert_eq!(c.sets[0].1["n"], json!(3));
+    assert!(c.deletes.is_empty());
+}
+
+#[tokio::test]
+async fn sends_further_apart_than_the_window_are_left_alone() {
+    let mut s = setup().await;
+    s.step("update", update("t1", 2)).await;
+    s.time.advance(WINDOW_MS);
+    s.step("update", update("t1", 3)).await;
+    s.time.advance(WINDOW_MS);
+    assert_eq!(s.conn.settle().await.expect("settle"), None);
+    assert_eq!(s.conn.settle_due_ms(), None);
+}
