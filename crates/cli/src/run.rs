@@ -191,17 +191,23 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
 async fn serve(s: Settings) -> anyhow::Result<()> {
     let metrics = ferry_server::metrics::install();
+    // For PostgreSQL: whether the connection is encrypted, for the banner.
+    let mut tls = None;
     let store: Arc<dyn Store> = match s.storage {
         Storage::Memory => Arc::new(MemoryStore::new()),
         Storage::Postgres => {
             let Some(url) = s.database_url.as_deref() else {
                 bail!("--storage postgres needs --database-url or DATABASE_URL (postgres://…)");
             };
-            Arc::new(
-                ferry_store_postgres::PostgresStore::connect(url)
-                    .await
-                    .with_context(|| "connecting to PostgreSQL (DATABASE_URL)".to_string())?,
-            )
+            let pg = ferry_store_postgres::PostgresStore::connect(url)
+                .await
+                .with_context(|| "connecting to PostgreSQL (DATABASE_URL)".to_string())?;
+            tls = Some(format!(
+                "TLS {} (sslmode={})",
+                if pg.encrypted() { "on" } else { "off" },
+                pg.ssl_mode().as_str()
+            ));
+            Arc::new(pg)
         }
         Storage::Sqlite => Arc::new(
             SqliteStore::open(&s.database)
@@ -251,7 +257,11 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let url = format!("http://{}{}", local, s.base_path);
     let location = match s.storage {
         Storage::Memory => "memory (lost on exit)".to_string(),
-        Storage::Postgres => redact_url(s.database_url.as_deref().unwrap_or_default()),
+        Storage::Postgres => format!(
+            "{}, {}",
+            redact_url(s.database_url.as_deref().unwrap_or_default()),
+            tls.as_deref().unwrap_or_default()
+        ),
         Storage::Sqlite => std::path::absolute(&s.database)
             .unwrap_or(s.database.clone())
             .display()
