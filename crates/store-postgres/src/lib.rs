@@ -17,7 +17,22 @@
 //!   the change log all nodes tail;
 //! - `ferry_meta(name, value)`: the row `last_seq`, the last sequence
 //!   number ever assigned, so numbering continues after pruning;
+//! - `ferry_nodes(node_id, position, heartbeat_at)` (migration 2): how far
+//!   each node has read the change log, refreshed by
+//!   [`Store::report_position`] (Ferry's feed follower calls it every
+//!   10 s and before pruning);
 //! - `ferry_schema_migrations(version, applied_at)`: applied migrations.
+//!
+//! # Pruning the shared log
+//!
+//! Every node prunes, so pruning must not outrun any node:
+//! [`Store::prune_changes`]`(before)` deletes records below `before` (the
+//! caller keeps its retention margin behind its own position) *and* below
+//! the lowest position of the nodes whose heartbeat is younger than
+//! [`PostgresConfig::node_timeout`]. A node silent for longer no longer
+//! holds records back; if it returns behind the pruned range, sequence
+//! numbers being contiguous, its follower sees the gap and resynchronises
+//! its sessions instead of skipping commits silently.
 //!
 //! Migrations run in one transaction behind a transaction-scoped advisory
 //! lock, so nodes starting at once never race; a database migrated by a
@@ -144,13 +159,28 @@ pub const SCHEMA_VERSION: i32 = schema::SCHEMA_VERSION;
 
 const CHANGES_SINCE: &str =
     "SELECT seq, payload FROM ferry_changes WHERE seq > $1 ORDER BY seq LIMIT $2";
-const PRUNE_CHANGES: &str = "DELETE FROM ferry_changes WHERE seq < $1";
+/// Deletes below `$1` and below the lowest position of a node whose
+/// heartbeat is younger than `$2` seconds (a node that read up to `p` no
+/// longer needs `p` and below).
+const PRUNE_CHANGES: &str = "DELETE FROM ferry_changes WHERE seq < LEAST($1::bigint,
+     coalesce((SELECT min(position) + 1 FROM ferry_nodes
+               WHERE heartbeat_at > now() - make_interval(secs => $2::float8)), $1::bigint))";
+/// Forgets nodes silent for a day (each process is a new node id).
+const FORGET_NODES: &str = "DELETE FROM ferry_nodes WHERE heartbeat_at < now() - interval '1 day'";
+/// Records this node's position and heartbeat; the position never moves
+/// back.
+const REPORT_POSITION: &str = "INSERT INTO ferry_nodes (node_id, position, heartbeat_at)
+     VALUES ($1, $2, now())
+     ON CONFLICT (node_id) DO UPDATE
+     SET position = GREATEST(ferry_nodes.position, EXCLUDED.position), heartbeat_at = now()";
 
 /// A [`Store`] kept in a PostgreSQL database, shareable by several nodes.
 pub struct PostgresStore {
     pool: Pool,
     config: PostgresConfig,
     database: String,
+    /// This process's row in `ferry_nodes`.
+    node_id: String,
     ssl_mode: SslMode,
     encrypted: bool,
     write: Arc<WriteSettings>,
@@ -243,8 +273,14 @@ impl PostgresStore {
             config.scan_batch,
             config.max_write_attempts,
         ));
+        let node_id = format!(
+            "{}-{:016x}",
+            config.application_name,
+            getrandom::u64().map_err(|e| PgError::Worker(format!("random node id: {e}")))?
+        );
         tracing::debug!(
             database,
+            node_id,
             last_seq = last,
             encrypted,
             "connected postgres store"
@@ -253,6 +289,7 @@ impl PostgresStore {
             pool,
             config,
             database,
+            node_id,
             ssl_mode: info.ssl_mode,
             encrypted,
             write,
@@ -274,6 +311,12 @@ impl PostgresStore {
     /// The database name from the connection URL.
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// This node's id in `ferry_nodes` (application name and a random
+    /// suffix, new for every connected store).
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     /// The `sslmode` asked for (`prefer` when the URL names none).
@@ -361,6 +404,13 @@ impl Store for PostgresStore {
 
     async fn prune_changes(&self, before: u64) -> Result<(), StoreError> {
         let result = self.prune_inner(before).await;
+        self.observe(result)
+    }
+
+    /// Upserts this node's row of `ferry_nodes`: its position and a
+    /// heartbeat, which [`Store::prune_changes`] of every node respects.
+    async fn report_position(&self, seq: u64) -> Result<(), StoreError> {
+        let result = self.report_inner(seq).await;
         self.observe(result)
     }
 
@@ -461,7 +511,25 @@ impl PostgresStore {
             .prepare_cached(PRUNE_CHANGES)
             .await
             .map_err(|e| PgError::query(what, &e))?;
-        conn.execute(&statement, &[&seq_to_sql(before)])
+        let timeout = self.config.node_timeout.as_secs_f64();
+        conn.execute(&statement, &[&seq_to_sql(before), &timeout])
+            .await
+            .map_err(|e| PgError::query(what, &e))?;
+        conn.execute(FORGET_NODES, &[])
+            .await
+            .map_err(|e| PgError::query(what, &e))?;
+        Ok(())
+    }
+
+    async fn report_inner(&self, seq: u64) -> Result<(), StoreError> {
+        let _guard = self.enter().await?;
+        let conn = self.connection().await?;
+        let what = "report feed position";
+        let statement = conn
+            .prepare_cached(REPORT_POSITION)
+            .await
+            .map_err(|e| PgError::query(what, &e))?;
+        conn.execute(&statement, &[&self.node_id, &seq_to_sql(seq)])
             .await
             .map_err(|e| PgError::query(what, &e))?;
         Ok(())

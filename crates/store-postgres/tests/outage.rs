@@ -37,6 +37,29 @@ async fn bring_back(admin: &tokio_postgres::Client, db: &TestDb) {
         .unwrap();
 }
 
+/// Waits until `db` has `n` sessions of `application_name`.
+async fn wait_sessions(admin: &tokio_postgres::Client, db: &TestDb, app: &str, n: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let count: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+                &[&db.name, &app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if count >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{app}: {count} sessions"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn put(store: &PostgresStore, key: &'static [u8]) -> Result<Option<u64>, StoreError> {
     store
         .write(move |txn| {
@@ -67,13 +90,20 @@ async fn calls_fail_as_unavailable_during_an_outage_and_resume_after() {
     };
     let db = server.create_db().await;
     let admin = server.admin().await;
-    let config = PostgresConfig {
+    let config = |name: &str| PostgresConfig {
         connect_timeout: Duration::from_secs(2),
         acquire_timeout: Duration::from_secs(2),
+        application_name: name.to_owned(),
         ..PostgresConfig::default()
     };
-    let a = db.node_with(config.clone()).await;
-    let b = db.node_with(config).await;
+    let a = db.node_with(config("outage_a")).await;
+    let b = db.node_with(config("outage_b")).await;
+    // The listeners connect in the background; a session that starts
+    // while the outage begins could escape both ALLOW_CONNECTIONS and the
+    // termination, so wait until both are there.
+    for name in ["outage_a", "outage_b"] {
+        wait_sessions(&admin, &db, name, 2).await;
+    }
     let before = put(&a, b"before").await.unwrap().unwrap();
     assert_eq!(*a.health().borrow(), Health::Available);
 
