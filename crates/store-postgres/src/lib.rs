@@ -128,6 +128,7 @@
 //! one database (in different schemas via `search_path`) would be correct
 //! but would share the write lock and wake each other.
 
+mod changelog;
 mod config;
 mod conninfo;
 mod error;
@@ -149,30 +150,13 @@ use tokio::sync::{OwnedRwLockReadGuard, RwLock, watch};
 
 pub use crate::config::PostgresConfig;
 pub use crate::conninfo::SslMode;
-use crate::error::{PgError, seq_from_sql, seq_to_sql};
+use crate::error::PgError;
 use crate::follower::{Follower, advance};
 use crate::tls::RustlsConnect;
 use crate::transaction::WriteSettings;
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i32 = schema::SCHEMA_VERSION;
-
-const CHANGES_SINCE: &str =
-    "SELECT seq, payload FROM ferry_changes WHERE seq > $1 ORDER BY seq LIMIT $2";
-/// Deletes below `$1` and below the lowest position of a node whose
-/// heartbeat is younger than `$2` seconds (a node that read up to `p` no
-/// longer needs `p` and below).
-const PRUNE_CHANGES: &str = "DELETE FROM ferry_changes WHERE seq < LEAST($1::bigint,
-     coalesce((SELECT min(position) + 1 FROM ferry_nodes
-               WHERE heartbeat_at > now() - make_interval(secs => $2::float8)), $1::bigint))";
-/// Forgets nodes silent for a day (each process is a new node id).
-const FORGET_NODES: &str = "DELETE FROM ferry_nodes WHERE heartbeat_at < now() - interval '1 day'";
-/// Records this node's position and heartbeat; the position never moves
-/// back.
-const REPORT_POSITION: &str = "INSERT INTO ferry_nodes (node_id, position, heartbeat_at)
-     VALUES ($1, $2, now())
-     ON CONFLICT (node_id) DO UPDATE
-     SET position = GREATEST(ferry_nodes.position, EXCLUDED.position), heartbeat_at = now()";
 
 /// A [`Store`] kept in a PostgreSQL database, shareable by several nodes.
 pub struct PostgresStore {
@@ -481,57 +465,18 @@ impl PostgresStore {
             return Ok(Vec::new());
         }
         let conn = self.connection().await?;
-        let what = "read change records";
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = conn
-            .prepare_cached(CHANGES_SINCE)
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        let rows = conn
-            .query(&statement, &[&seq_to_sql(after), &limit])
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        let mut changes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get(0).map_err(|e| PgError::query(what, &e))?;
-            let payload: Vec<u8> = row.try_get(1).map_err(|e| PgError::query(what, &e))?;
-            changes.push(Change {
-                seq: seq_from_sql(seq)?,
-                payload,
-            });
-        }
-        Ok(changes)
+        Ok(changelog::read(&conn, after, limit).await?)
     }
 
     async fn prune_inner(&self, before: u64) -> Result<(), StoreError> {
         let _guard = self.enter().await?;
         let conn = self.connection().await?;
-        let what = "prune change records";
-        let statement = conn
-            .prepare_cached(PRUNE_CHANGES)
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        let timeout = self.config.node_timeout.as_secs_f64();
-        conn.execute(&statement, &[&seq_to_sql(before), &timeout])
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        conn.execute(FORGET_NODES, &[])
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        Ok(())
+        Ok(changelog::prune(&conn, before, self.config.node_timeout).await?)
     }
 
     async fn report_inner(&self, seq: u64) -> Result<(), StoreError> {
         let _guard = self.enter().await?;
         let conn = self.connection().await?;
-        let what = "report feed position";
-        let statement = conn
-            .prepare_cached(REPORT_POSITION)
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        conn.execute(&statement, &[&self.node_id, &seq_to_sql(seq)])
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        Ok(())
+        Ok(changelog::report(&conn, &self.node_id, seq).await?)
     }
 }
