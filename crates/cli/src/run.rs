@@ -45,17 +45,91 @@ fn redact_url(url: &str) -> String {
                 None => url.to_string(),
             }
         }
+        (None, _) => redact_keywords(url),
         _ => url.to_string(),
     }
 }
 
-/// A database URL selects PostgreSQL.
+/// libpq's `key=value` form with the `password` value replaced (quoted
+/// values included).
+fn redact_keywords(s: &str) -> String {
+    let Some(start) = s.find("password") else {
+        return s.to_string();
+    };
+    let rest = &s[start + "password".len()..];
+    let Some(eq) = rest.find('=').filter(|i| rest[..*i].trim().is_empty()) else {
+        return s.to_string();
+    };
+    let value = rest[eq + 1..].trim_start();
+    let value_start = s.len() - value.len();
+    let mut end = value_start;
+    let bytes = s.as_bytes();
+    if value.starts_with('\'') {
+        end += 1;
+        while end < bytes.len() && bytes[end] != b'\'' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        end = (end + 1).min(bytes.len());
+    } else {
+        while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
+            end += 1;
+        }
+    }
+    format!("{}***{}", &s[..value_start], &s[end..])
+}
+
+/// A database URL selects PostgreSQL: `postgres://…`/`postgresql://…`,
+/// or libpq's `key=value` form (`host=… dbname=…`).
 fn storage_of(flag: Storage, database_url: Option<&str>) -> Storage {
     match database_url {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+        Some(url)
+            if url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url
+                    .split_whitespace()
+                    .any(|w| w.starts_with("host=") || w.starts_with("dbname=")) =>
+        {
             Storage::Postgres
         }
         _ => flag,
+    }
+}
+
+#[cfg(test)]
+mod storage_tests {
+    use super::*;
+
+    #[test]
+    fn both_libpq_forms_select_postgres() {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db?sslmode=require",
+            "host=h dbname=db sslmode=verify-full",
+        ] {
+            assert!(matches!(
+                storage_of(Storage::Sqlite, Some(url)),
+                Storage::Postgres
+            ));
+        }
+        assert!(matches!(
+            storage_of(Storage::Sqlite, Some("ferry.db")),
+            Storage::Sqlite
+        ));
+        assert!(matches!(storage_of(Storage::Memory, None), Storage::Memory));
+    }
+
+    #[test]
+    fn keyword_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("host=h password=s3cret dbname=db"),
+            "host=h password=*** dbname=db"
+        );
+        assert_eq!(
+            redact_url("host=h password = 'a b\\'c' dbname=db"),
+            "host=h password = *** dbname=db"
+        );
+        assert_eq!(redact_url("host=h dbname=db"), "host=h dbname=db");
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
     }
 }
 
