@@ -13,8 +13,12 @@
 //! interval. The watch value only ever grows.
 //!
 //! The task is also the store's judge of [`Health`]: a session that reads
-//! the counter marks the store available, a failed connection marks it
-//! unavailable. It then reconnects with [`Backoff::standard`] (100 ms
+//! the counter marks the store available; a failed session is followed by
+//! one immediate reconnect, and only if that fails too is the store marked
+//! unavailable (one dropped connection is not an outage). An operation
+//! that could not reach the database wakes the task to check at once, and
+//! a read of the counter that takes longer than the connect timeout counts
+//! as a lost connection. It then reconnects with [`Backoff::standard`] (100 ms
 //! doubling to 5 s), logging the outage once when it starts and once when
 //! it ends rather than per attempt, and re-reads the counter right after
 //! `LISTEN` so nothing committed in between is missed. It stops when its
@@ -46,10 +50,17 @@ impl Follower {
         tls: RustlsConnect,
         seq: Arc<watch::Sender<u64>>,
         health: Arc<watch::Sender<Health>>,
+        probe: Arc<Notify>,
         poll_interval: Duration,
+        query_timeout: Duration,
     ) -> Follower {
         let (stop, stopped) = oneshot::channel();
-        let shared = Shared { seq, health };
+        let shared = Shared {
+            seq,
+            health,
+            probe,
+            query_timeout,
+        };
         let task = tokio::spawn(run(config, tls, shared, poll_interval, stopped));
         Follower { stop, task }
     }
@@ -63,10 +74,15 @@ impl Follower {
     }
 }
 
-/// What the task publishes.
+/// What the task publishes, and how it is asked to check.
 struct Shared {
     seq: Arc<watch::Sender<u64>>,
     health: Arc<watch::Sender<Health>>,
+    /// Woken by an operation that could not reach the database: check now.
+    probe: Arc<Notify>,
+    /// How long one read of the counter may take before the connection
+    /// counts as lost (a partition sends no reset).
+    query_timeout: Duration,
 }
 
 /// Sets `health`, logging a change.
@@ -103,17 +119,28 @@ async fn run(
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut backoff = Backoff::standard();
+    // Failed sessions since the last good read. One lost connection on a
+    // reachable server is not an outage: reconnect at once, and only a
+    // second failure in a row marks the store unavailable.
+    let mut failures = 0u32;
     loop {
         tokio::select! {
             _ = &mut stopped => return,
-            result = follow(&config, &tls, &shared, &mut backoff, poll_interval) => {
+            result = follow(&config, &tls, &shared, &mut backoff, &mut failures, poll_interval) => {
                 if let Err(e) = result {
-                    set_health(&shared.health, Health::Unavailable, &e);
+                    failures += 1;
+                    if failures > 1 {
+                        set_health(&shared.health, Health::Unavailable, &e);
+                    }
                     tracing::debug!(error = %e, "postgres change listener reconnecting");
                 }
             }
         }
-        let delay = backoff.next_delay();
+        let delay = if failures <= 1 {
+            Duration::ZERO
+        } else {
+            backoff.next_delay()
+        };
         tokio::select! {
             _ = &mut stopped => return,
             _ = tokio::time::sleep(delay) => {}
@@ -127,6 +154,7 @@ async fn follow(
     tls: &RustlsConnect,
     shared: &Shared,
     backoff: &mut Backoff,
+    failures: &mut u32,
     poll_interval: Duration,
 ) -> Result<(), PgError> {
     let (client, mut connection) = config
@@ -164,14 +192,15 @@ async fn follow(
         tokio::select! {
             _ = ticks.tick() => {}
             _ = woken.notified() => {}
+            _ = shared.probe.notified() => {}
             ended = &mut driver.0 => {
                 let reason = ended.unwrap_or_else(|e| e.to_string());
                 return Err(PgError::lost("change listener", reason));
             }
         }
-        let row = client
-            .query_one(&last_seq, &[])
+        let row = tokio::time::timeout(shared.query_timeout, client.query_one(&last_seq, &[]))
             .await
+            .map_err(|_| PgError::lost("read last sequence number", "timed out".to_owned()))?
             .map_err(|e| PgError::query("read last sequence number", &e))?;
         let latest = row
             .try_get(0)
@@ -179,6 +208,7 @@ async fn follow(
         advance(&shared.seq, seq_from_sql(latest)?);
         set_health(&shared.health, Health::Available, &"");
         backoff.reset();
+        *failures = 0;
     }
 }
 

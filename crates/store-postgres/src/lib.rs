@@ -116,9 +116,10 @@
 //! # Losing the database
 //!
 //! An operation that cannot reach the server fails with
-//! [`StoreError::Unavailable`] and turns [`Store::health`] to
-//! [`Health::Unavailable`]; the listener reconnects with backoff and turns
-//! it back once it reads the sequence counter again.
+//! [`StoreError::Unavailable`] and wakes the listener, which judges
+//! [`Store::health`]: [`Health::Unavailable`] once its own connection fails
+//! twice in a row, back to available once it reads the sequence counter
+//! again (reconnecting with backoff in between).
 //!
 //! # Not (yet) here
 //!
@@ -172,6 +173,8 @@ pub struct PostgresStore {
     /// Whether the database is reachable: set by the follower, and to
     /// unavailable by any operation that finds the database gone.
     health: Arc<watch::Sender<Health>>,
+    /// Wakes the follower to check the database now.
+    probe: Arc<tokio::sync::Notify>,
     /// Held (shared) by every operation in flight; [`Store::close`] takes
     /// it exclusively to wait for them.
     gate: Arc<RwLock<()>>,
@@ -250,7 +253,16 @@ impl PostgresStore {
         let (last, encrypted) = prepared;
         let seq = Arc::new(watch::channel(last).0);
         let health = Arc::new(watch::channel(Health::Available).0);
-        let follower = Follower::spawn(pg, tls, seq.clone(), health.clone(), config.poll_interval);
+        let probe = Arc::new(tokio::sync::Notify::new());
+        let follower = Follower::spawn(
+            pg,
+            tls,
+            seq.clone(),
+            health.clone(),
+            probe.clone(),
+            config.poll_interval,
+            config.connect_timeout,
+        );
         let write = Arc::new(WriteSettings::new(
             schema::WRITE_LOCK,
             config.write_idle_timeout.as_millis(),
@@ -279,6 +291,7 @@ impl PostgresStore {
             write,
             seq,
             health,
+            probe,
             gate: Arc::new(RwLock::new(())),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             closed: AtomicBool::new(false),
@@ -330,13 +343,13 @@ impl PostgresStore {
         Ok(self.pool.get().await.map_err(PgError::from)?)
     }
 
-    /// Passes `result` on; an unreachable database marks the store
-    /// unavailable until the follower reaches it again.
+    /// Passes `result` on; an unreachable database wakes the follower,
+    /// which decides whether the store is unavailable.
     fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(e) = &result
             && e.is_unavailable()
         {
-            follower::set_health(&self.health, Health::Unavailable, e);
+            self.probe.notify_one();
         }
         result
     }
