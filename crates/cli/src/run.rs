@@ -95,44 +95,6 @@ fn storage_of(flag: Storage, database_url: Option<&str>) -> Storage {
     }
 }
 
-#[cfg(test)]
-mod storage_tests {
-    use super::*;
-
-    #[test]
-    fn both_libpq_forms_select_postgres() {
-        for url in [
-            "postgres://u@h/db",
-            "postgresql://u@h/db?sslmode=require",
-            "host=h dbname=db sslmode=verify-full",
-        ] {
-            assert!(matches!(
-                storage_of(Storage::Sqlite, Some(url)),
-                Storage::Postgres
-            ));
-        }
-        assert!(matches!(
-            storage_of(Storage::Sqlite, Some("ferry.db")),
-            Storage::Sqlite
-        ));
-        assert!(matches!(storage_of(Storage::Memory, None), Storage::Memory));
-    }
-
-    #[test]
-    fn keyword_passwords_are_redacted() {
-        assert_eq!(
-            redact_url("host=h password=s3cret dbname=db"),
-            "host=h password=*** dbname=db"
-        );
-        assert_eq!(
-            redact_url("host=h password = 'a b\\'c' dbname=db"),
-            "host=h password = *** dbname=db"
-        );
-        assert_eq!(redact_url("host=h dbname=db"), "host=h dbname=db");
-        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-    }
-}
-
 fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
     env.get(key).filter(|v| !v.is_empty()).cloned()
 }
@@ -393,5 +355,43 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod storage_tests {
+    use super::*;
+
+    #[test]
+    fn both_libpq_forms_select_postgres() {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db?sslmode=require",
+            "host=h dbname=db sslmode=verify-full",
+        ] {
+            assert!(matches!(
+                storage_of(Storage::Sqlite, Some(url)),
+                Storage::Postgres
+            ));
+        }
+        assert!(matches!(
+            storage_of(Storage::Sqlite, Some("ferry.db")),
+            Storage::Sqlite
+        ));
+        assert!(matches!(storage_of(Storage::Memory, None), Storage::Memory));
+    }
+
+    #[test]
+    fn keyword_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("host=h password=s3cret dbname=db"),
+            "host=h password=*** dbname=db"
+        );
+        assert_eq!(
+            redact_url("host=h password = 'a b\\'c' dbname=db"),
+            "host=h password = *** dbname=db"
+        );
+        assert_eq!(redact_url("host=h dbname=db"), "host=h dbname=db");
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
     }
 }
