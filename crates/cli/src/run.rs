@@ -45,14 +45,50 @@ fn redact_url(url: &str) -> String {
                 None => url.to_string(),
             }
         }
+        (None, _) => redact_keywords(url),
         _ => url.to_string(),
     }
 }
 
-/// A database URL selects PostgreSQL.
+/// libpq's `key=value` form with the `password` value replaced (quoted
+/// values included).
+fn redact_keywords(s: &str) -> String {
+    let Some(start) = s.find("password") else {
+        return s.to_string();
+    };
+    let rest = &s[start + "password".len()..];
+    let Some(eq) = rest.find('=').filter(|i| rest[..*i].trim().is_empty()) else {
+        return s.to_string();
+    };
+    let value = rest[eq + 1..].trim_start();
+    let value_start = s.len() - value.len();
+    let mut end = value_start;
+    let bytes = s.as_bytes();
+    if value.starts_with('\'') {
+        end += 1;
+        while end < bytes.len() && bytes[end] != b'\'' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        end = (end + 1).min(bytes.len());
+    } else {
+        while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
+            end += 1;
+        }
+    }
+    format!("{}***{}", &s[..value_start], &s[end..])
+}
+
+/// A database URL selects PostgreSQL: `postgres://…`/`postgresql://…`,
+/// or libpq's `key=value` form (`host=… dbname=…`).
 fn storage_of(flag: Storage, database_url: Option<&str>) -> Storage {
     match database_url {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+        Some(url)
+            if url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url
+                    .split_whitespace()
+                    .any(|w| w.starts_with("host=") || w.starts_with("dbname=")) =>
+        {
             Storage::Postgres
         }
         _ => flag,
@@ -191,17 +227,23 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
 async fn serve(s: Settings) -> anyhow::Result<()> {
     let metrics = ferry_server::metrics::install();
+    // For PostgreSQL: whether the connection is encrypted, for the banner.
+    let mut tls = None;
     let store: Arc<dyn Store> = match s.storage {
         Storage::Memory => Arc::new(MemoryStore::new()),
         Storage::Postgres => {
             let Some(url) = s.database_url.as_deref() else {
                 bail!("--storage postgres needs --database-url or DATABASE_URL (postgres://…)");
             };
-            Arc::new(
-                ferry_store_postgres::PostgresStore::connect(url)
-                    .await
-                    .with_context(|| "connecting to PostgreSQL (DATABASE_URL)".to_string())?,
-            )
+            let pg = ferry_store_postgres::PostgresStore::connect(url)
+                .await
+                .with_context(|| "connecting to PostgreSQL (DATABASE_URL)".to_string())?;
+            tls = Some(format!(
+                "TLS {} (sslmode={})",
+                if pg.encrypted() { "on" } else { "off" },
+                pg.ssl_mode().as_str()
+            ));
+            Arc::new(pg)
         }
         Storage::Sqlite => Arc::new(
             SqliteStore::open(&s.database)
@@ -251,7 +293,11 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let url = format!("http://{}{}", local, s.base_path);
     let location = match s.storage {
         Storage::Memory => "memory (lost on exit)".to_string(),
-        Storage::Postgres => redact_url(s.database_url.as_deref().unwrap_or_default()),
+        Storage::Postgres => format!(
+            "{}, {}",
+            redact_url(s.database_url.as_deref().unwrap_or_default()),
+            tls.as_deref().unwrap_or_default()
+        ),
         Storage::Sqlite => std::path::absolute(&s.database)
             .unwrap_or(s.database.clone())
             .display()
@@ -309,5 +355,43 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod storage_tests {
+    use super::*;
+
+    #[test]
+    fn both_libpq_forms_select_postgres() {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db?sslmode=require",
+            "host=h dbname=db sslmode=verify-full",
+        ] {
+            assert!(matches!(
+                storage_of(Storage::Sqlite, Some(url)),
+                Storage::Postgres
+            ));
+        }
+        assert!(matches!(
+            storage_of(Storage::Sqlite, Some("ferry.db")),
+            Storage::Sqlite
+        ));
+        assert!(matches!(storage_of(Storage::Memory, None), Storage::Memory));
+    }
+
+    #[test]
+    fn keyword_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("host=h password=s3cret dbname=db"),
+            "host=h password=*** dbname=db"
+        );
+        assert_eq!(
+            redact_url("host=h password = 'a b\\'c' dbname=db"),
+            "host=h password = *** dbname=db"
+        );
+        assert_eq!(redact_url("host=h dbname=db"), "host=h dbname=db");
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
     }
 }

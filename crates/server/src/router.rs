@@ -122,9 +122,17 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 
 /// `GET /healthcheck`: `OK` when the store answers a read within 2 s,
 /// `503` otherwise (a lost database connection is visible to load
-/// balancers).
+/// balancers): at once with `UNAVAILABLE: database unreachable` while the
+/// store reports its backend unreachable ([`ferry_store::Store::health`]),
+/// `UNAVAILABLE` when the probe read fails or is slow.
 async fn healthcheck(State(state): State<AppState>) -> Response {
     use ferry_store::StoreExt;
+    if *state.db.store().health().borrow() == ferry_store::Health::Unavailable {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE: database unreachable",
+        );
+    }
     let probe = state
         .db
         .store()

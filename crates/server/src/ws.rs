@@ -17,7 +17,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ferry_triplit::session::Session;
-use ferry_triplit::sync::{CloseReason, Outbound, SyncConnection, close};
+use ferry_triplit::sync::{CloseReason, Outbound, SyncConnection, close, close_retry};
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -99,6 +99,14 @@ async fn send_close(socket: &mut WebSocket, out: Outbound) {
 }
 
 async fn session(state: AppState, params: HashMap<String, String>, mut socket: WebSocket) {
+    // While the database is unreachable sessions are refused (and open ones
+    // closed below) with a retryable close: the client keeps its outbox and
+    // comes back with its checkpoint.
+    let mut health = state.db.store().health();
+    if *health.borrow_and_update() == ferry_store::Health::Unavailable {
+        send_close(&mut socket, store_unavailable()).await;
+        return;
+    }
     let token = params.get("token").cloned().unwrap_or_default();
     let session = match verify_token(&state.verifier, state.time.as_ref(), &token).await {
         Ok(s) => s,
@@ -312,6 +320,10 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                     None => break,
                 }
             }
+            _ = ferry_store::wait_unavailable(&mut health) => {
+                let _ = push_pending(vec![store_unavailable()], &push);
+                break;
+            }
             _ = state.shutdown.cancelled() => {
                 let _ = push(Message::Close(Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("") })));
                 break;
@@ -344,6 +356,14 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
             writer.abort();
         }
     }
+}
+
+/// The retryable close for a session while the store is unreachable.
+fn store_unavailable() -> Outbound {
+    close_retry(
+        CloseReason::StoreUnavailable,
+        Some("The database is unavailable; reconnecting."),
+    )
 }
 
 /// Queues `outs`; `false` when one was a close or the outbox is full.

@@ -32,6 +32,12 @@ pub struct PostgresConfig {
     /// `application_name` of this node's connections, unless the URL sets
     /// one; shows in `pg_stat_activity`.
     pub application_name: String,
+    /// How recent a node's heartbeat (its last
+    /// [`ferry_store::Store::report_position`]) must be for pruning to keep
+    /// the change records it has not read yet. A node silent for longer is
+    /// presumed gone; if it comes back behind the pruned range its feed
+    /// follower sees the gap and resynchronises.
+    pub node_timeout: Duration,
 }
 
 impl Default for PostgresConfig {
@@ -45,6 +51,7 @@ impl Default for PostgresConfig {
             max_write_attempts: 8,
             write_idle_timeout: Duration::from_secs(60),
             application_name: "ferry".to_owned(),
+            node_timeout: Duration::from_secs(60),
         }
     }
 }

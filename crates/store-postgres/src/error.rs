@@ -21,7 +21,12 @@ pub(crate) enum PgError {
         detail: String,
         /// The SQLSTATE, when the server sent one.
         code: Option<SqlState>,
+        /// Whether the connection (not the statement) failed.
+        lost: bool,
     },
+    /// TLS could not be set up or the server's certificate was refused.
+    #[error("postgres: TLS: {0}")]
+    Tls(String),
     /// No pooled connection could be had.
     #[error("postgres: connection pool: {0}")]
     Pool(String),
@@ -60,10 +65,35 @@ pub(crate) enum PgError {
 impl PgError {
     /// Wraps a client error with what the backend was doing.
     pub(crate) fn query(what: &'static str, e: &tokio_postgres::Error) -> PgError {
+        let detail = describe(e);
+        if is_tls_failure(e) {
+            return PgError::Tls(format!("{what}: {detail}"));
+        }
         PgError::Query {
             what,
-            detail: describe(e),
+            lost: is_connection_failure(e),
             code: e.code().cloned(),
+            detail,
+        }
+    }
+
+    /// A lost connection, described by `reason`.
+    pub(crate) fn lost(what: &'static str, reason: String) -> PgError {
+        PgError::Query {
+            what,
+            detail: reason,
+            code: None,
+            lost: true,
+        }
+    }
+
+    /// Whether the database could not be reached (refused, lost, or not
+    /// accepting connections) rather than refusing the operation.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            PgError::Query { lost, .. } => *lost,
+            PgError::Pool(_) => true,
+            _ => false,
         }
     }
 
@@ -84,6 +114,8 @@ impl PgError {
     pub(crate) fn to_store(&self) -> StoreError {
         match self {
             PgError::Closed => StoreError::Closed,
+            PgError::Tls(_) => StoreError::Tls(self.to_string()),
+            other if other.is_unavailable() => StoreError::Unavailable(other.to_string()),
             other => StoreError::Backend(other.to_string()),
         }
     }
@@ -101,6 +133,65 @@ impl From<deadpool_postgres::PoolError> for PgError {
             deadpool_postgres::PoolError::Closed => PgError::Closed,
             deadpool_postgres::PoolError::Backend(e) => PgError::query("connect", &e),
             other => PgError::Pool(other.to_string()),
+        }
+    }
+}
+
+/// Whether `e` is a failed TLS handshake or certificate check.
+fn is_tls_failure(e: &tokio_postgres::Error) -> bool {
+    if e.as_db_error().is_some() {
+        return false;
+    }
+    // tokio-postgres's error kinds are private; its TLS kind reads so.
+    if e.to_string().contains("TLS") {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Whether `e` means the connection is gone or could not be made: closed,
+/// I/O failure, timeout, or a server-side connection error (SQLSTATE class
+/// 08, shutdown or termination 57P0x, a database not accepting
+/// connections).
+fn is_connection_failure(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || (code == "55000" && db.message().contains("accepting connections"))
+                || code == SqlState::TOO_MANY_CONNECTIONS.code()
+        }
+        // Client-side failures without a server error: I/O, connect,
+        // timeout. (Parse and conversion errors never reach here: they
+        // are reported before a statement is sent.)
+        None => {
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                if cause.downcast_ref::<std::io::Error>().is_some() {
+                    return true;
+                }
+                source = cause.source();
+            }
+            let text = e.to_string();
+            text.contains("connect") || text.contains("timeout") || text.contains("closed")
         }
     }
 }
@@ -152,6 +243,18 @@ mod tests {
         assert_eq!(StoreError::from(PgError::Closed).code(), "STORE_CLOSED");
         assert_eq!(
             StoreError::from(PgError::Pool("timeout".into())).code(),
+            "STORE_UNAVAILABLE"
+        );
+        assert_eq!(
+            StoreError::from(PgError::lost("read", "connection closed".into())).code(),
+            "STORE_UNAVAILABLE"
+        );
+        assert_eq!(
+            StoreError::from(PgError::Tls("x".into())).code(),
+            "STORE_TLS"
+        );
+        assert_eq!(
+            StoreError::from(PgError::Corrupt("x".into())).code(),
             "STORE_BACKEND"
         );
     }
@@ -162,16 +265,19 @@ mod tests {
             what: "commit",
             detail: String::new(),
             code: Some(SqlState::T_R_SERIALIZATION_FAILURE),
+            lost: false,
         };
         let deadlock = PgError::Query {
             what: "put",
             detail: String::new(),
             code: Some(SqlState::T_R_DEADLOCK_DETECTED),
+            lost: false,
         };
         let other = PgError::Query {
             what: "put",
             detail: String::new(),
             code: Some(SqlState::PROGRAM_LIMIT_EXCEEDED),
+            lost: false,
         };
         assert!(conflict.is_retryable());
         assert!(deadlock.is_retryable());

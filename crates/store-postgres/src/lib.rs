@@ -17,7 +17,22 @@
 //!   the change log all nodes tail;
 //! - `ferry_meta(name, value)`: the row `last_seq`, the last sequence
 //!   number ever assigned, so numbering continues after pruning;
+//! - `ferry_nodes(node_id, position, heartbeat_at)` (migration 2): how far
+//!   each node has read the change log, refreshed by
+//!   [`Store::report_position`] (Ferry's feed follower calls it every
+//!   10 s and before pruning);
 //! - `ferry_schema_migrations(version, applied_at)`: applied migrations.
+//!
+//! # Pruning the shared log
+//!
+//! Every node prunes, so pruning must not outrun any node:
+//! [`Store::prune_changes`]`(before)` deletes records below `before` (the
+//! caller keeps its retention margin behind its own position) *and* below
+//! the lowest position of the nodes whose heartbeat is younger than
+//! [`PostgresConfig::node_timeout`]. A node silent for longer no longer
+//! holds records back; if it returns behind the pruned range, sequence
+//! numbers being contiguous, its follower sees the gap and resynchronises
+//! its sessions instead of skipping commits silently.
 //!
 //! Migrations run in one transaction behind a transaction-scoped advisory
 //! lock, so nodes starting at once never race; a database migrated by a
@@ -89,19 +104,38 @@
 //! re-reads `last_seq`; notifications are only a wake-up hint. This node's
 //! own commits advance the watch at once.
 //!
+//! # TLS
+//!
+//! libpq's `sslmode` (`disable`, `prefer` (default), `require`,
+//! `verify-ca`, `verify-full`) and `sslrootcert` are honoured in both URL
+//! forms with rustls (`conninfo.rs` takes them out of the string,
+//! `tls.rs` is the connector); the pool and the change listener use the
+//! same setting. [`PostgresStore::encrypted`] reports what the server saw
+//! (`pg_stat_ssl`). A refused certificate is [`StoreError::Tls`].
+//!
+//! # Losing the database
+//!
+//! An operation that cannot reach the server fails with
+//! [`StoreError::Unavailable`] and wakes the listener, which judges
+//! [`Store::health`]: [`Health::Unavailable`] once its own connection fails
+//! twice in a row, back to available once it reads the sequence counter
+//! again (reconnecting with backoff in between).
+//!
 //! # Not (yet) here
 //!
-//! Connections are plain TCP or Unix sockets (`NoTls`); a URL that requires
-//! TLS fails to connect. All nodes must use the primary: a read replica
+//! Client certificates are not supported. All nodes must use the primary: a read replica
 //! would serve snapshots behind acknowledged writes. Advisory lock keys and
 //! the notification channel are per database, so two Ferry deployments in
 //! one database (in different schemas via `search_path`) would be correct
 //! but would share the write lock and wake each other.
 
+mod changelog;
 mod config;
+mod conninfo;
 mod error;
 mod follower;
 mod schema;
+mod tls;
 mod transaction;
 mod view;
 
@@ -110,31 +144,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use ferry_store::{Change, ReadFn, Store, StoreError, WriteFn};
+use ferry_store::{Change, Health, ReadFn, Store, StoreError, WriteFn};
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, watch};
-use tokio_postgres::NoTls;
 
 pub use crate::config::PostgresConfig;
-use crate::error::{PgError, describe, seq_from_sql, seq_to_sql};
+pub use crate::conninfo::SslMode;
+use crate::error::PgError;
 use crate::follower::{Follower, advance};
+use crate::tls::RustlsConnect;
 use crate::transaction::WriteSettings;
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i32 = schema::SCHEMA_VERSION;
-
-const CHANGES_SINCE: &str =
-    "SELECT seq, payload FROM ferry_changes WHERE seq > $1 ORDER BY seq LIMIT $2";
-const PRUNE_CHANGES: &str = "DELETE FROM ferry_changes WHERE seq < $1";
 
 /// A [`Store`] kept in a PostgreSQL database, shareable by several nodes.
 pub struct PostgresStore {
     pool: Pool,
     config: PostgresConfig,
     database: String,
+    /// This process's row in `ferry_nodes`.
+    node_id: String,
+    ssl_mode: SslMode,
+    encrypted: bool,
     write: Arc<WriteSettings>,
     seq: Arc<watch::Sender<u64>>,
+    /// Whether the database is reachable: set by the follower, and to
+    /// unavailable by any operation that finds the database gone.
+    health: Arc<watch::Sender<Health>>,
+    /// Wakes the follower to check the database now.
+    probe: Arc<tokio::sync::Notify>,
     /// Held (shared) by every operation in flight; [`Store::close`] takes
     /// it exclusively to wait for them.
     gate: Arc<RwLock<()>>,
@@ -150,6 +190,8 @@ impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
             .field("database", &self.database)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("encrypted", &self.encrypted)
             .field("open", &!self.closed.load(Ordering::SeqCst))
             .field("last_seq", &*self.seq.borrow())
             .finish_non_exhaustive()
@@ -159,7 +201,10 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`
     /// or `host=… dbname=…`) with the default [`PostgresConfig`], applying
-    /// Ferry's schema migrations first.
+    /// Ferry's schema migrations first. `sslmode` and `sslrootcert` follow
+    /// libpq (see the crate docs); a certificate that is refused is
+    /// [`StoreError::Tls`], an unreachable server
+    /// [`StoreError::Unavailable`].
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         Self::connect_with(url, PostgresConfig::default()).await
     }
@@ -170,7 +215,9 @@ impl PostgresStore {
         config: PostgresConfig,
     ) -> Result<PostgresStore, StoreError> {
         let config = config.normalised();
-        let mut pg: tokio_postgres::Config = url.parse().map_err(|e| PgError::Url(describe(&e)))?;
+        let info = conninfo::parse(url)?;
+        let tls = RustlsConnect::new(info.ssl_mode, info.root_cert.as_deref())?;
+        let mut pg = info.pg;
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(config.connect_timeout);
         }
@@ -180,7 +227,7 @@ impl PostgresStore {
         let database = pg.get_dbname().unwrap_or_default().to_owned();
         let manager = Manager::from_config(
             pg.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -194,8 +241,8 @@ impl PostgresStore {
             .build()
             .map_err(|e| PgError::Pool(e.to_string()))?;
         let conn = pool.get().await.map_err(PgError::from)?;
-        let last = match prepare_database(&conn).await {
-            Ok(last) => last,
+        let prepared = match prepare_database(&conn).await {
+            Ok(prepared) => prepared,
             Err(e) => {
                 drop(Object::take(conn));
                 pool.close();
@@ -203,21 +250,48 @@ impl PostgresStore {
             }
         };
         drop(conn);
+        let (last, encrypted) = prepared;
         let seq = Arc::new(watch::channel(last).0);
-        let follower = Follower::spawn(pg, seq.clone(), config.poll_interval);
+        let health = Arc::new(watch::channel(Health::Available).0);
+        let probe = Arc::new(tokio::sync::Notify::new());
+        let follower = Follower::spawn(
+            pg,
+            tls,
+            seq.clone(),
+            health.clone(),
+            probe.clone(),
+            config.poll_interval,
+            config.connect_timeout,
+        );
         let write = Arc::new(WriteSettings::new(
             schema::WRITE_LOCK,
             config.write_idle_timeout.as_millis(),
             config.scan_batch,
             config.max_write_attempts,
         ));
-        tracing::debug!(database, last_seq = last, "connected postgres store");
+        let node_id = format!(
+            "{}-{:016x}",
+            config.application_name,
+            getrandom::u64().map_err(|e| PgError::Worker(format!("random node id: {e}")))?
+        );
+        tracing::debug!(
+            database,
+            node_id,
+            last_seq = last,
+            encrypted,
+            "connected postgres store"
+        );
         Ok(PostgresStore {
             pool,
             config,
             database,
+            node_id,
+            ssl_mode: info.ssl_mode,
+            encrypted,
             write,
             seq,
+            health,
+            probe,
             gate: Arc::new(RwLock::new(())),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             closed: AtomicBool::new(false),
@@ -236,6 +310,23 @@ impl PostgresStore {
         &self.database
     }
 
+    /// This node's id in `ferry_nodes` (application name and a random
+    /// suffix, new for every connected store).
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The `sslmode` asked for (`prefer` when the URL names none).
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
+    }
+
+    /// Whether the first connection was encrypted (`pg_stat_ssl`); with
+    /// `prefer` this says whether the server offered TLS.
+    pub fn encrypted(&self) -> bool {
+        self.encrypted
+    }
+
     /// Admits one operation, or refuses it once the store is closed.
     async fn enter(&self) -> Result<OwnedRwLockReadGuard<()>, StoreError> {
         if self.closed.load(Ordering::SeqCst) {
@@ -251,12 +342,34 @@ impl PostgresStore {
     async fn connection(&self) -> Result<Object, StoreError> {
         Ok(self.pool.get().await.map_err(PgError::from)?)
     }
+
+    /// Passes `result` on; an unreachable database wakes the follower,
+    /// which decides whether the store is unavailable.
+    fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result
+            && e.is_unavailable()
+        {
+            self.probe.notify_one();
+        }
+        result
+    }
 }
 
-/// Migrates the schema and reads the last sequence number.
-async fn prepare_database(conn: &Object) -> Result<u64, PgError> {
+/// Migrates the schema, reads the last sequence number and whether the
+/// connection is encrypted.
+async fn prepare_database(conn: &Object) -> Result<(u64, bool), PgError> {
     schema::migrate(conn).await?;
-    schema::load_last_seq(conn).await
+    let last = schema::load_last_seq(conn).await?;
+    let what = "read pg_stat_ssl";
+    let row = conn
+        .query_one(
+            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query(what, &e))?;
+    let encrypted: bool = row.try_get(0).map_err(|e| PgError::query(what, &e))?;
+    Ok((last, encrypted))
 }
 
 /// Waits for a blocking transaction's result.
@@ -272,6 +385,62 @@ impl Store for PostgresStore {
     }
 
     async fn read_boxed(&self, f: ReadFn) -> Result<(), StoreError> {
+        let result = self.read_inner(f).await;
+        self.observe(result)
+    }
+
+    async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
+        let result = self.write_inner(f).await;
+        self.observe(result)
+    }
+
+    async fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let result = self.changes_inner(after, limit).await;
+        self.observe(result)
+    }
+
+    async fn prune_changes(&self, before: u64) -> Result<(), StoreError> {
+        let result = self.prune_inner(before).await;
+        self.observe(result)
+    }
+
+    /// Upserts this node's row of `ferry_nodes`: its position and a
+    /// heartbeat, which [`Store::prune_changes`] of every node respects.
+    async fn report_position(&self, seq: u64) -> Result<(), StoreError> {
+        let result = self.report_inner(seq).await;
+        self.observe(result)
+    }
+
+    fn watch(&self) -> watch::Receiver<u64> {
+        self.seq.subscribe()
+    }
+
+    fn health(&self) -> watch::Receiver<Health> {
+        self.health.subscribe()
+    }
+
+    /// Stops admitting work, waits for the transactions in flight, stops
+    /// the change follower and closes the pool. Closing a closed store
+    /// succeeds and does nothing.
+    async fn close(&self) -> Result<(), StoreError> {
+        let _closing = self.closing.lock().await;
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _drained = self.gate.write().await;
+        let follower = self.follower.lock().take();
+        if let Some(follower) = follower {
+            follower.stop().await;
+        }
+        self.pool.close();
+        tracing::debug!(database = %self.database, "closed postgres store");
+        Ok(())
+    }
+}
+
+/// The operations behind [`Store`], before [`PostgresStore::observe`].
+impl PostgresStore {
+    async fn read_inner(&self, f: ReadFn) -> Result<(), StoreError> {
         let guard = self.enter().await?;
         let conn = self.connection().await?;
         let handle = Handle::current();
@@ -283,7 +452,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
+    async fn write_inner(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
         let guard = self.enter().await?;
         // Writes wait for each other here rather than each in the server's
         // lock queue with a pooled connection, which keeps connections free
@@ -303,67 +472,24 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+    async fn changes_inner(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
         let _guard = self.enter().await?;
         if limit == 0 || after >= i64::MAX as u64 {
             return Ok(Vec::new());
         }
         let conn = self.connection().await?;
-        let what = "read change records";
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = conn
-            .prepare_cached(CHANGES_SINCE)
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        let rows = conn
-            .query(&statement, &[&seq_to_sql(after), &limit])
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        let mut changes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get(0).map_err(|e| PgError::query(what, &e))?;
-            let payload: Vec<u8> = row.try_get(1).map_err(|e| PgError::query(what, &e))?;
-            changes.push(Change {
-                seq: seq_from_sql(seq)?,
-                payload,
-            });
-        }
-        Ok(changes)
+        Ok(changelog::read(&conn, after, limit).await?)
     }
 
-    async fn prune_changes(&self, before: u64) -> Result<(), StoreError> {
+    async fn prune_inner(&self, before: u64) -> Result<(), StoreError> {
         let _guard = self.enter().await?;
         let conn = self.connection().await?;
-        let what = "prune change records";
-        let statement = conn
-            .prepare_cached(PRUNE_CHANGES)
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        conn.execute(&statement, &[&seq_to_sql(before)])
-            .await
-            .map_err(|e| PgError::query(what, &e))?;
-        Ok(())
+        Ok(changelog::prune(&conn, before, self.config.node_timeout).await?)
     }
 
-    fn watch(&self) -> watch::Receiver<u64> {
-        self.seq.subscribe()
-    }
-
-    /// Stops admitting work, waits for the transactions in flight, stops
-    /// the change follower and closes the pool. Closing a closed store
-    /// succeeds and does nothing.
-    async fn close(&self) -> Result<(), StoreError> {
-        let _closing = self.closing.lock().await;
-        if self.closed.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        let _drained = self.gate.write().await;
-        let follower = self.follower.lock().take();
-        if let Some(follower) = follower {
-            follower.stop().await;
-        }
-        self.pool.close();
-        tracing::debug!(database = %self.database, "closed postgres store");
-        Ok(())
+    async fn report_inner(&self, seq: u64) -> Result<(), StoreError> {
+        let _guard = self.enter().await?;
+        let conn = self.connection().await?;
+        Ok(changelog::report(&conn, &self.node_id, seq).await?)
     }
 }

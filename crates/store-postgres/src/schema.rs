@@ -41,6 +41,13 @@ const MIGRATIONS: &[&str] = &[
          value bigint NOT NULL
      );
      INSERT INTO ferry_meta (name, value) VALUES ('last_seq', 0);",
+    // 2: each node's change-feed position and heartbeat, so pruning keeps
+    // what a live node has not read yet.
+    "CREATE TABLE ferry_nodes (
+         node_id text PRIMARY KEY,
+         position bigint NOT NULL,
+         heartbeat_at timestamptz NOT NULL DEFAULT now()
+     );",
 ];
 
 /// The schema version this build creates and understands.

@@ -278,6 +278,6 @@ async fn connect_reports_bad_urls_and_unreachable_servers() {
     let err = PostgresStore::connect("postgres://nobody@127.0.0.1:1/db")
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "STORE_BACKEND");
+    assert_eq!(err.code(), "STORE_UNAVAILABLE");
     assert!(err.to_string().contains("connect"), "{err}");
 }

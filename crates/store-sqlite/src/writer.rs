@@ -73,6 +73,8 @@ fn copy_error(error: &StoreError) -> StoreError {
     match error {
         StoreError::Closed => StoreError::Closed,
         StoreError::Backend(msg) => StoreError::Backend(msg.clone()),
+        StoreError::Unavailable(msg) => StoreError::Unavailable(msg.clone()),
+        StoreError::Tls(msg) => StoreError::Tls(msg.clone()),
     }
 }
 

@@ -191,8 +191,8 @@ pub async fn rollback_discards_everything(store: Arc<dyn Store>) {
     assert!(s.changes_since(0, 100).await.unwrap().is_empty());
 }
 
-/// Change records are numbered in commit order, readable, prunable and
-/// announced through `watch`.
+/// Change records are numbered contiguously in commit order, readable,
+/// prunable and announced through `watch`.
 pub async fn change_feed(store: Arc<dyn Store>) {
     let s = store.as_ref();
     let mut watch = s.watch();
@@ -217,9 +217,26 @@ pub async fn change_feed(store: Arc<dyn Store>) {
             .unwrap();
         seqs.push(seq.expect("sequence assigned"));
     }
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // A rolled back transaction with a record uses no number.
+    let _ = s
+        .write(|txn| {
+            txn.set_change(b"never".to_vec());
+            Err::<(), _>(StoreError::Backend("roll back".into()))
+        })
+        .await;
+    let (_, seq) = s
+        .write(|txn| {
+            txn.put(&k(&["c", "5"]), &[5])?;
+            txn.set_change(vec![b'p', 5]);
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    seqs.push(seq.expect("sequence assigned"));
+    // Numbers are contiguous: readers detect pruned records by a gap.
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     assert!(watch.has_changed().unwrap());
-    assert_eq!(*watch.borrow_and_update(), seqs[4]);
+    assert_eq!(*watch.borrow_and_update(), seqs[5]);
     let all = s.changes_since(0, 100).await.unwrap();
     assert_eq!(all.iter().map(|c| c.seq).collect::<Vec<_>>(), seqs);
     assert_eq!(all[2].payload, vec![b'p', 2]);

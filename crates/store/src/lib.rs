@@ -6,6 +6,9 @@
 //!   range-scan in either direction,
 //! - serialisable write transactions ([`WriteTxn`]) that read their own
 //!   writes, commit atomically and are acknowledged only once durable,
+//! - a health signal ([`Store::health`]) saying whether the backend can
+//!   be reached, which the layers above consume without knowing the
+//!   backend,
 //! - an ordered change feed: a write transaction may append one payload,
 //!   which receives the next sequence number at commit and can be read back
 //!   with [`Store::changes_since`]; [`Store::watch`] wakes followers.
@@ -21,6 +24,7 @@
 
 mod clock;
 mod error;
+mod health;
 pub mod key;
 mod memory;
 mod txn;
@@ -30,6 +34,7 @@ pub mod conformance;
 
 pub use clock::{CLOCK_KEY, load_clock_floor, persist_clock};
 pub use error::StoreError;
+pub use health::{Backoff, Health, always_available, wait_unavailable};
 pub use memory::MemoryStore;
 pub use txn::{
     Change, KeyRange, ReadFn, ReadTxn, ScanVisitor, Store, StoreExt, WriteFn, WriteOutcome,

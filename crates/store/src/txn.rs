@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::StoreError;
+use crate::{Health, StoreError};
 
 /// A half-open key range `[start, end)`; `end: None` means unbounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,10 @@ pub enum WriteOutcome {
 /// One record of the change feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// Position in the feed; strictly increasing with commit order.
+    /// Position in the feed: consecutive integers in commit order (the
+    /// next commit with a record gets the last number plus one, a rolled
+    /// back transaction uses none), so a reader that finds a number
+    /// missing knows records were pruned before it read them.
     pub seq: u64,
     /// What the writer put in it.
     pub payload: Vec<u8>,
@@ -110,11 +113,29 @@ pub trait Store: Send + Sync + 'static {
     /// sequence number assigned to it, if it committed a change record.
     async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError>;
 
-    /// Up to `limit` change records with `seq > after`, in order.
+    /// Up to `limit` change records with `seq > after`, in order. Numbers
+    /// are contiguous (see [`Change::seq`]): a first record above
+    /// `after + 1` means the ones between were pruned.
     async fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError>;
 
-    /// Removes change records with `seq < before`.
+    /// Removes change records with `seq < before`. A backend shared by
+    /// several nodes may keep more: records some live node has not read
+    /// yet (see [`Store::report_position`]).
     async fn prune_changes(&self, before: u64) -> Result<(), StoreError>;
+
+    /// Tells the store that this process has read the change feed up to
+    /// `seq`, which doubles as a heartbeat. Shared backends keep the
+    /// records live nodes still need; the default does nothing.
+    async fn report_position(&self, seq: u64) -> Result<(), StoreError> {
+        let _ = seq;
+        Ok(())
+    }
+
+    /// Whether the backend can be reached; embedded backends are always
+    /// available (the default).
+    fn health(&self) -> watch::Receiver<Health> {
+        crate::always_available()
+    }
 
     /// The sequence number of the latest committed change record; changes
     /// whenever a new record commits.

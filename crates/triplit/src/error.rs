@@ -107,7 +107,18 @@ impl TriplitError {
 }
 
 impl From<ferry_store::StoreError> for TriplitError {
+    /// An unreachable database is `ServiceUnavailableError` (503, a
+    /// Ferry name: upstream has no such error) so clients and load
+    /// balancers can tell it from a bug; anything else is a 500.
     fn from(e: ferry_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            return Self::new(
+                "ServiceUnavailableError",
+                503,
+                "The database is unavailable; try again later.",
+                Some(format!("storage unavailable ({})", e.code())),
+            );
+        }
         Self::internal(format!("storage failed ({})", e.code()))
     }
 }
@@ -115,6 +126,17 @@ impl From<ferry_store::StoreError> for TriplitError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_store_is_a_503() {
+        let e = TriplitError::from(ferry_store::StoreError::Unavailable("gone".into()));
+        assert_eq!(
+            (e.name.as_ref(), e.status),
+            ("ServiceUnavailableError", 503)
+        );
+        let e = TriplitError::from(ferry_store::StoreError::Backend("bug".into()));
+        assert_eq!((e.name.as_ref(), e.status), ("TriplitError", 500));
+    }
 
     #[test]
     fn json_shape_matches_upstream() {

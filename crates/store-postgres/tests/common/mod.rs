@@ -146,6 +146,16 @@ pub async fn connect_raw(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// `url` with `option=value` added to its query string or keywords.
+pub fn with_option(url: &str, option: &str, value: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}{option}={value}")
+    } else {
+        format!("{url} {option}='{value}'")
+    }
+}
+
 /// A database that exists for one test.
 #[derive(Debug)]
 pub struct TestDb {
@@ -212,6 +222,8 @@ impl Drop for TestDb {
 /// the case's factory is.
 struct Databases {
     server: Server,
+    /// `(option, value)` added to every node's URL.
+    extra: Option<(&'static str, &'static str)>,
     by_dir: Mutex<HashMap<PathBuf, Arc<TestDb>>>,
 }
 
@@ -233,15 +245,31 @@ impl Databases {
 /// fresh database, so reopening the same directory reconnects to the same
 /// database (a restarted node). `None` when the test is skipped.
 pub async fn factory() -> Option<impl Fn(&Path) -> OpenFuture> {
+    factory_with(None).await
+}
+
+/// [`factory`] with `option=value` added to every node's URL (e.g.
+/// `sslmode=require`).
+pub async fn factory_with(
+    extra: Option<(&'static str, &'static str)>,
+) -> Option<impl Fn(&Path) -> OpenFuture> {
     let databases = Arc::new(Databases {
         server: server().await?,
+        extra,
         by_dir: Mutex::new(HashMap::new()),
     });
     Some(move |dir: &Path| -> OpenFuture {
         let (databases, dir) = (databases.clone(), dir.to_path_buf());
         Box::pin(async move {
             let db = databases.for_dir(&dir).await;
-            Arc::new(db.node().await) as Arc<dyn Store>
+            let url = match databases.extra {
+                Some((option, value)) => with_option(&db.url, option, value),
+                None => db.url.clone(),
+            };
+            let store = PostgresStore::connect_with(&url, PostgresConfig::default())
+                .await
+                .unwrap_or_else(|e| panic!("connect to {}: {e}", db.name));
+            Arc::new(store) as Arc<dyn Store>
         })
     })
 }

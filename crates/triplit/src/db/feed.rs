@@ -6,10 +6,24 @@
 //! writes and writes made by other Ferry nodes sharing the same store go
 //! through the same path, in the same (feed) order; the clock observes
 //! every stamp it sees, so this node's next stamps are above them.
+//!
+//! Sequence numbers are contiguous, so a record missing between the last
+//! one read and the next is a *gap*: records were pruned before this node
+//! read them (it lagged behind the retention window). The follower then
+//! broadcasts [`Commit::resync`] instead of pretending nothing happened:
+//! every session re-runs all its queries (as after a lagged broadcast)
+//! and the schema is re-read from the store.
+//!
+//! A failing read of the feed (the database is unreachable) is retried
+//! with [`Backoff::standard`], logged once when the outage starts and once
+//! when it ends. The follower reports its position to the store (a
+//! heartbeat for shared backends, which prune only what every live node
+//! has read) every [`REPORT_EVERY`] and before pruning.
 
 use std::sync::Arc;
 
 use ferry_core::Hlc;
+use ferry_store::{Backoff, StoreExt};
 use serde_json::Value;
 
 use super::{Commit, Touched, TriplitDb};
@@ -18,6 +32,8 @@ use super::{Commit, Touched, TriplitDb};
 const BATCH: usize = 512;
 /// Records kept behind the follower for late readers (pruning beyond).
 const KEEP: u64 = 10_000;
+/// How often the follower reports its position when idle.
+pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Parses a feed record written by the commit path.
 pub fn parse_record(seq: u64, payload: &[u8]) -> Option<Commit> {
@@ -50,20 +66,46 @@ impl TriplitDb {
         let mut watch = self.store.watch();
         let mut last = *watch.borrow_and_update();
         let mut pruned_at = last;
+        let mut backoff = Backoff::standard();
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if watch.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = watch.changed() => if changed.is_err() { return },
+                _ = report.tick() => {
+                    let _ = self.store.report_position(last).await;
+                    continue;
+                }
             }
             loop {
                 let batch = match self.store.changes_since(last, BATCH).await {
                     Ok(b) => b,
                     Err(e) => {
-                        tracing::warn!(error = %e, "reading the change feed failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        if backoff.is_fresh() {
+                            tracing::error!(error = %e, "reading the change feed failed; retrying with backoff");
+                        }
+                        tokio::time::sleep(backoff.next_delay()).await;
                         continue;
                     }
                 };
+                if !backoff.is_fresh() {
+                    tracing::info!(after = last, "reading the change feed again");
+                    backoff.reset();
+                }
                 let full = batch.len() == BATCH;
+                if let Some(first) = batch.first()
+                    && first.seq > last + 1
+                {
+                    tracing::warn!(
+                        after = last,
+                        next = first.seq,
+                        "change records were pruned before this node read them; resynchronising every session"
+                    );
+                    let stamp = parse_record(first.seq, &first.payload)
+                        .map_or_else(|| self.clock.last(), |c| c.timestamp);
+                    self.resync_schema(stamp).await;
+                    let _ = self.commits.send(Arc::new(Commit::resync(first.seq - 1)));
+                }
                 for change in batch {
                     last = change.seq;
                     match parse_record(change.seq, &change.payload) {
@@ -78,6 +120,7 @@ impl TriplitDb {
                     }
                 }
                 if last > KEEP && last - pruned_at >= 1000 {
+                    let _ = self.store.report_position(last).await;
                     let _ = self.store.prune_changes(last - KEEP).await;
                     pruned_at = last;
                 }
@@ -86,6 +129,27 @@ impl TriplitDb {
                 }
             }
         }
+    }
+
+    /// Installs the stored schema if it differs from the current one (a
+    /// schema change may have been among the records this node never
+    /// read), as if written at `stamp`, the first record after the gap.
+    async fn resync_schema(&self, stamp: Hlc) {
+        let (collection, id) = super::SCHEMA_ENTITY;
+        let key = crate::keys::entity(collection, id);
+        let doc = self
+            .store
+            .read(move |txn| txn.get(&key))
+            .await
+            .map_err(|e: ferry_store::StoreError| e);
+        let Ok(doc) = doc else { return };
+        let entity: Option<serde_json::Map<String, Value>> =
+            doc.and_then(|b| serde_json::from_slice(&b).ok());
+        if self.schema().as_deref().map(super::schema_entity) == entity {
+            return;
+        }
+        let commit = Commit::new(None, stamp, vec![(collection.into(), id.into(), entity)]);
+        self.observe_schema(&commit);
     }
 }
 

@@ -29,6 +29,10 @@ pub struct Commit {
     pub timestamp: Hlc,
     /// `(collection, id, entity after the write or None when deleted)`.
     pub entities: Vec<Touched>,
+    /// Not a commit but a notice that the follower missed change records
+    /// (pruned before it read them) up to `seq`: every session must
+    /// re-run all its queries (see [`Commit::resync`]).
+    pub resync: bool,
     /// Content hashes of `entities`, each computed once for every
     /// connection, when first needed (see [`Commit::content_hash`]).
     hashes: Vec<std::sync::OnceLock<u64>>,
@@ -45,8 +49,18 @@ impl Commit {
             seq,
             timestamp,
             entities,
+            resync: false,
             hashes: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             encoded: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// The notice that change records up to `seq` were missed: it touches
+    /// nothing, and sessions treat it like a lagged broadcast.
+    pub fn resync(seq: u64) -> Self {
+        Self {
+            resync: true,
+            ..Self::new(Some(seq), Hlc::ZERO, Vec::new())
         }
     }
 

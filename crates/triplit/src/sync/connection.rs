@@ -592,6 +592,10 @@ impl SyncConnection {
 
     /// Records a commit; returns whether any live query may be affected.
     pub fn note_commit(&mut self, commit: &Arc<Commit>) -> bool {
+        if commit.resync {
+            self.mark_all_dirty();
+            return true;
+        }
         if let Some(seq) = commit.seq {
             self.known_seq = self.known_seq.max(seq);
         }

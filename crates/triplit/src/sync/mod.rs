@@ -18,6 +18,6 @@ pub mod view;
 
 pub use chunks::{Chunks, json_string_units, raw_chunk_data};
 pub use closure::Subscription;
-pub use connection::{Outbound, SyncConnection, close, entity_data};
+pub use connection::{Outbound, SyncConnection, close, close_retry, entity_data};
 pub use protocol::CloseReason;
 pub use shared::{SharedResult, SharedResults};

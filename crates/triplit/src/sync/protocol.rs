@@ -23,6 +23,11 @@ pub enum CloseReason {
     /// (Ferry only; sent with `retry: true`, so the client reconnects and
     /// goes through the schema handshake again).
     SchemaChanged,
+    /// The store cannot reach its database (Ferry only; sent with
+    /// `retry: true` and code 1012 like [`CloseReason::SchemaChanged`]:
+    /// the client keeps its outbox and reconnects with its checkpoint,
+    /// and is refused the same way until the database is back).
+    StoreUnavailable,
 }
 
 impl CloseReason {
@@ -35,6 +40,7 @@ impl CloseReason {
             CloseReason::SchemaMismatch => "SCHEMA_MISMATCH",
             CloseReason::InternalError => "INTERNAL_ERROR",
             CloseReason::SchemaChanged => "SCHEMA_CHANGED",
+            CloseReason::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
 
@@ -43,7 +49,7 @@ impl CloseReason {
         match self {
             CloseReason::InternalError => 1011,
             // "Service Restart": come back and try again.
-            CloseReason::SchemaChanged => 1012,
+            CloseReason::SchemaChanged | CloseReason::StoreUnavailable => 1012,
             _ => 1008,
         }
     }
