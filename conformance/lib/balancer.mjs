@@ -11,6 +11,8 @@
 //   lb.url                      http://127.0.0.1:<port>
 //   lb.connections              [{ backend, open }] in accept order
 //   lb.openOn(port)             open connections currently proxied to a backend
+//   lb.refuse(true|false)       drop every new connection at once (no backend
+//                               reachable, e.g. while a dead node is failed over)
 //   await lb.close()
 import net from 'node:net';
 
@@ -38,6 +40,7 @@ function connectTo(port) {
 export async function startBalancer(backends) {
   const ports = backends.map((b) => b.port);
   let next = 0;
+  let refusing = false;
   const connections = [];
   const sockets = new Set();
 
@@ -45,6 +48,10 @@ export async function startBalancer(backends) {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => {});
+    if (refusing) {
+      client.destroy();
+      return;
+    }
     client.pause();
     let upstream;
     let chosen;
@@ -88,6 +95,9 @@ export async function startBalancer(backends) {
     port,
     url: `http://127.0.0.1:${port}`,
     connections,
+    refuse: (on) => {
+      refusing = on;
+    },
     openOn: (backendPort) => connections.filter((c) => c.open && c.backend === backendPort).length,
     async close() {
       for (const s of sockets) s.destroy();

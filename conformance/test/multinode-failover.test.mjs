@@ -3,7 +3,9 @@
 // URL (conformance/lib/balancer.mjs, round-robin, skipping a dead backend),
 // as behind an ordinary load balancer. Published clients connected through
 // the balancer and direct HTTP writers on every node write all the time;
-// one node is killed mid-load. Then:
+// one node is killed mid-load, and for a moment the balancer reaches no
+// backend (as while it fails the dead node over), so the killed node's
+// clients write offline. Then:
 //   - every acknowledged write (a CHANGES_ACK on the client's socket, an
 //     HTTP 200) is on the surviving nodes;
 //   - the killed node's clients reconnect through the balancer to another
@@ -89,7 +91,7 @@ describe('a node killed mid-load behind a load balancer', { skip: pg.skip }, () 
         await c.insert('items', { id, n: k, by: `c${ci}`, run });
         clientWrites[ci].push(id);
         if (offline) offlineWrites.push(id);
-        await sleep(30);
+        await sleep(100);
       }
     });
     const httpAcked = [];
@@ -119,13 +121,19 @@ describe('a node killed mid-load behind a load balancer', { skip: pg.skip }, () 
       message: 'write load under way',
     });
     const socketsBefore = clients.map((c) => c.wire.sockets.length);
+    // For a moment no backend is reachable through the balancer (as while
+    // it fails the dead node over), so the victims' clients write offline.
+    lb.refuse(true);
     await victim.kill();
     const ackedAtKill = new Set(httpAcked);
     for (const c of clients) for (const id of acknowledgedIds(c)) ackedAtKill.add(id);
     // Writes go on for a while after the kill (the victim's clients write
     // into their outbox until they are back).
-    await sleep(1500);
-    const victims = clients.filter((c, i) => c.wire.sockets.length > socketsBefore[i]);
+    const victims = clients.filter((c, i) => c.wire.sockets.length > socketsBefore[i] || c.connectionStatus !== 'OPEN');
+    await waitFor(() => offlineWrites.length >= 3, { timeout: 30_000, message: 'writes made while disconnected' });
+    lb.refuse(false);
+    await sleep(500);
+    for (const [i, c] of clients.entries()) if (c.wire.sockets.length > socketsBefore[i] && !victims.includes(c)) victims.push(c);
     assert.ok(victims.length >= 1, 'the killed node’s clients noticed');
     await waitFor(() => victims.every((c) => c.connectionStatus === 'OPEN'), {
       timeout: 30_000,
@@ -150,6 +158,7 @@ describe('a node killed mid-load behind a load balancer', { skip: pg.skip }, () 
     }
     // The victims' new sockets went to live nodes and resumed with a checkpoint.
     assert.equal(lb.openOn(victim.port), 0, 'no connection left on the killed node');
+    assert.ok(offlineWrites.length >= 3, 'some writes were made while disconnected');
     for (const c of victims) {
       const last = c.wire.sockets.at(-1);
       const cq = last.sent.find((m) => m.type === 'CONNECT_QUERY');
