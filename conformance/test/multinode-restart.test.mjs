@@ -16,22 +16,33 @@ const collections = S.Collections({
   msgs: { schema: S.Schema({ id: S.Id(), text: S.String(), room: S.String(), n: S.Number() }) },
 });
 
-const pg = pgDatabase('restart');
+// Every case gets its own database and nodes, so the cases are independent
+// (a restart moves the restarted node's clock, see the last case).
+const pgs = [];
+const fresh = (label) => {
+  const pg = pgDatabase(label);
+  pgs.push(pg);
+  return pg;
+};
+const probe = pgDatabase('probe');
+probe.drop();
 
-describe('a node restarted on the same database', { skip: pg.skip }, () => {
-  let nodes = [];
-  before(async () => {
-    nodes = await startNodes(pg, 2, { schema: { collections } });
-  });
+describe('a node restarted on the same database', { skip: probe.skip }, () => {
+  const started = [];
+  async function cluster(label) {
+    const nodes = await startNodes(fresh(label), 2, { schema: { collections } });
+    started.push(...nodes);
+    return nodes;
+  }
   after(async () => {
     await closeClients();
-    await stopNodes(nodes);
-    pg.drop();
+    await stopNodes(started);
+    for (const pg of pgs) pg.drop();
   });
 
   for (const crash of [true, false]) {
     it(`catches up after ${crash ? 'SIGKILL' : 'SIGTERM'}: fetch, live query, reconnecting client`, { timeout: 180_000 }, async () => {
-      const [a, b] = nodes;
+      const [a, b] = await cluster(crash ? 'rkill' : 'rterm');
       const room = crash ? 'crash' : 'graceful';
       const q = (c) => c.query('msgs').Where('room', '=', room);
       const onA = createClient(a, { token: signToken({ sub: `a-${room}` }), schema: collections });
@@ -71,8 +82,11 @@ describe('a node restarted on the same database', { skip: pg.skip }, () => {
         timeout: 60_000,
         message: 'B’s client reconnected',
       });
-      const cq = onB.wire.sockets.at(-1).sent.find((m) => m.type === 'CONNECT_QUERY');
-      assert.ok(cq?.payload?.state?.timestamp, 'the reconnect carried a checkpoint');
+      const cq = await waitFor(() => onB.wire.sockets.at(-1).sent.find((m) => m.type === 'CONNECT_QUERY'), {
+        timeout: 20_000,
+        message: 'the reconnect subscribed again',
+      });
+      assert.ok(cq.payload?.state?.timestamp, 'the reconnect carried a checkpoint');
       await waitFor(
         async () => {
           assert.deepEqual(canon(await localRows(onB, q(onB))), truthOnA);
@@ -92,4 +106,41 @@ describe('a node restarted on the same database', { skip: pg.skip }, () => {
       for (const s of [sa, sb, sf]) s.unsubscribe();
     });
   }
+
+  // Bug (Ferry): after a restart a node's clock resumes at the persisted
+  // read-stamp lease, up to a minute ahead of the wall clock (db/stamps.rs,
+  // LEASE_AHEAD_MS), and read stamps are not observed by the other nodes'
+  // clocks. So the restarted node hands out checkpoints above the stamps of
+  // writes other nodes make afterwards, and a client reconnecting with such
+  // a checkpoint is not sent those writes to entities it already holds: it
+  // stays diverged.
+  it('a checkpoint from a restarted node does not hide a later write made through another node', {
+    timeout: 120_000,
+    todo: 'Ferry bug: a restarted node hands out checkpoints ahead of the other nodes’ clocks (see the comment above)',
+  }, async () => {
+    const [a, b] = await cluster('rclock');
+    await ok(a, '/insert', { collectionName: 'msgs', entity: { id: 'k1', text: 'v1', room: 'clock', n: 1 } });
+    // A live query on B hands out a read stamp, which moves the lease ahead.
+    const primer = createClient(b, { token: signToken({ sub: 'primer' }), schema: collections });
+    (await subscribeFulfilled(primer, primer.query('msgs'), { timeout: 20_000 })).unsubscribe();
+    await b.restart();
+    const c = createClient(b, { token: signToken({ sub: 'clock' }), schema: collections });
+    const q = c.query('msgs').Where('room', '=', 'clock');
+    const sub = await subscribeFulfilled(c, q, { timeout: 20_000 });
+    assert.deepEqual(sub.results().map((e) => e.text), ['v1']);
+    c.disconnect();
+    await waitFor(() => c.connectionStatus !== 'OPEN', { message: 'disconnected' });
+    // A write through A while the client is away; A's clock follows the wall clock.
+    await ok(a, '/update', { collectionName: 'msgs', entityId: 'k1', changes: { text: 'v2' } });
+    await waitFor(async () => (await ok(b, '/fetch', { query: { collectionName: 'msgs', where: [['room', '=', 'clock']] } }))[0]?.text === 'v2', {
+      timeout: 20_000,
+      message: 'B has the write',
+    });
+    c.connect();
+    await waitFor(() => sub.results()[0]?.text === 'v2', {
+      timeout: 15_000,
+      message: 'the reconnected client got the write made through A',
+    });
+    sub.unsubscribe();
+  });
 });
