@@ -77,7 +77,7 @@ function sleep(ms) {
  *           JWT_SECRET may be overridden too.
  *   ferryArgs: extra flags for the ferry binary only (e.g. ['--log-format', 'json']);
  *           the reference runner gets none.
- * Returns { url, port, dbPath, serviceToken, anonToken, output(), stop(), kill(), restart() }.
+ * Returns { url, port, dbPath, serviceToken, anonToken, output(), stop(), kill(), down(), restart() }.
  */
 export async function startServer({ schema, env = {}, ferryArgs = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-conformance-'));
@@ -186,6 +186,10 @@ export async function startServer({ schema, env = {}, ferryArgs = [] } = {}) {
     /** SIGKILL (a crash), keep the database. */
     async kill() {
       await halt('SIGKILL');
+    },
+    /** Stop the process (SIGTERM, or SIGKILL with { crash: true }), keep the database; restart() starts it again. */
+    async down({ crash = false } = {}) {
+      await halt(crash ? 'SIGKILL' : 'SIGTERM');
     },
     /**
      * Stop the process (SIGTERM, or SIGKILL with { crash: true }) and start it

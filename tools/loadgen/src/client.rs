@@ -110,6 +110,10 @@ pub struct Fanout {
     pub notify: Notify,
     /// First error seen, for the report.
     pub first_error: Mutex<Option<String>>,
+    /// (subscriber, seq) of every write received, measured or not, when
+    /// tracing (see [`Fanout::traced`]): counting deliveries from it does not
+    /// depend on when `lo`/`hi` were set.
+    pub trace: Option<Mutex<Vec<(usize, u64)>>>,
 }
 
 const SHARDS: usize = 64;
@@ -133,7 +137,16 @@ impl Fanout {
             connect_hist: Mutex::new(hist()),
             notify: Notify::new(),
             first_error: Mutex::new(None),
+            trace: None,
         })
+    }
+
+    /// Like [`Fanout::new`], also recording which subscriber received which
+    /// measured write, so lost deliveries can be named.
+    pub fn traced() -> Arc<Self> {
+        let mut f = Arc::into_inner(Self::new()).expect("fresh");
+        f.trace = Some(Mutex::new(Vec::new()));
+        Arc::new(f)
     }
 
     /// Take the latency histogram (merged) and reset it and the counters.
@@ -334,6 +347,7 @@ fn on_entity_data(
     };
     let (lo, hi) = (fan.lo.load(Relaxed), fan.hi.load(Relaxed));
     let mut lats: Vec<u64> = Vec::new();
+    let mut received: Vec<u64> = Vec::new();
     for (id, e) in &t.sets {
         if opts.track {
             out.ids.insert(id.to_string());
@@ -347,6 +361,9 @@ fn on_entity_data(
             && seq >= 0.0
         {
             let s = seq as u64;
+            if fan.trace.is_some() {
+                received.push(s);
+            }
             if s >= lo && s < hi {
                 if seen.insert(s) {
                     lats.push(now.saturating_sub(sent as u64).max(1));
@@ -367,6 +384,13 @@ fn on_entity_data(
             h.saturating_record(*l);
         }
         fan.delivered.fetch_add(lats.len() as u64, Relaxed);
+    }
+    if let Some(t) = &fan.trace
+        && !received.is_empty()
+    {
+        t.lock()
+            .unwrap()
+            .extend(received.iter().map(|s| (opts.ix, *s)));
     }
     t.sets.len()
 }

@@ -11,6 +11,8 @@ mod client;
 mod font;
 mod http;
 mod jwt;
+mod multinode;
+mod pgadmin;
 mod png;
 mod proc;
 mod proto;
@@ -72,7 +74,7 @@ struct SuiteArgs {
     /// `smoke` (seconds; correctness only), `quick` (< 5 min) or `full` (< 30 min).
     #[arg(long, default_value = "quick")]
     mode: String,
-    /// Only these scenarios (fanout, ramp, connections, throughput, bulk, reconnect, coldstart).
+    /// Only these scenarios (fanout, ramp, connections, throughput, bulk, reconnect, coldstart, multinode).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Repeats per case (default: 1 quick, 3 full).
@@ -102,6 +104,10 @@ struct SuiteArgs {
     /// Stop starting cases after this many seconds.
     #[arg(long)]
     budget: Option<u64>,
+    /// PostgreSQL admin URL for the multi-node scenarios (a fresh database is
+    /// created and dropped per case; skipped with a note when unreachable).
+    #[arg(long, default_value = suite::DEFAULT_POSTGRES, env = "BENCH_POSTGRES")]
+    postgres: String,
     /// JWT secret given to started servers (and used to sign tokens).
     #[arg(long, default_value = "ferry-bench-secret", env = "BENCH_JWT_SECRET")]
     secret: String,
@@ -165,6 +171,7 @@ async fn suite_main(a: SuiteArgs, threads: usize) -> Result<()> {
         .collect::<Result<_>>()?;
     let mut plan = suite::Plan::preset(&a.mode);
     plan.only = a.only;
+    plan.postgres = a.postgres;
     if let Some(r) = a.repeats {
         plan.repeats = r;
     }

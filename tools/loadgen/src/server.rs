@@ -62,6 +62,8 @@ pub struct Running {
     child: Option<Child>,
     dir: Option<PathBuf>,
     port: u16,
+    /// Extra environment for the process (e.g. `DATABASE_URL` for a node of a cluster).
+    env: Vec<(String, String)>,
     /// Time from spawn to the first `GET /healthcheck` 200 of the last start.
     pub startup: Duration,
 }
@@ -108,6 +110,17 @@ impl Running {
         secret: &str,
         ready_timeout: Duration,
     ) -> Result<Running> {
+        Self::start_with_env(spec, secret, ready_timeout, Vec::new()).await
+    }
+
+    /// [`Running::start`] with extra environment variables for the process
+    /// (set after the harness's own, so they win).
+    pub async fn start_with_env(
+        spec: &TargetSpec,
+        secret: &str,
+        ready_timeout: Duration,
+        env: Vec<(String, String)>,
+    ) -> Result<Running> {
         match &spec.how {
             How::Url(u) => Ok(Running {
                 spec: spec.clone(),
@@ -117,6 +130,7 @@ impl Running {
                 child: None,
                 dir: None,
                 port: 0,
+                env,
                 startup: Duration::ZERO,
             }),
             How::Spawn(_) => {
@@ -135,6 +149,7 @@ impl Running {
                     child: None,
                     dir: Some(dir),
                     port: 0,
+                    env,
                     startup: Duration::ZERO,
                 };
                 let mut last = None;
@@ -175,6 +190,7 @@ impl Running {
             .env_remove("EXTERNAL_JWT_SECRET")
             .env_remove("MAX_BODY_SIZE")
             .env_remove("DATABASE_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

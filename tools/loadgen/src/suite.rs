@@ -1,6 +1,8 @@
 //! The suite: every scenario against every target, in rotating order,
 //! repeated, bounded in time; results written after every case.
 
+use crate::multinode::{self, MultiPlan};
+use crate::pgadmin::PgAdmin;
 use crate::results::{Failure, Record, Results};
 use crate::scenarios::{self, Gen};
 use crate::server::{Running, TargetSpec};
@@ -64,7 +66,14 @@ pub struct Plan {
     pub reconnect_n: Option<usize>,
     /// stop starting new cases after this long
     pub budget: Duration,
+    /// the multi-node scenarios (Ferry on PostgreSQL)
+    pub multi: MultiPlan,
+    /// admin URL of the PostgreSQL server for the multi-node scenarios
+    pub postgres: String,
 }
+
+/// The default `--postgres` admin URL.
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 impl Plan {
     /// The preset for `smoke` (a correctness check in seconds, run by the test
@@ -103,6 +112,17 @@ impl Plan {
             cold_n: if quick { None } else { Some(1_000_000) },
             reconnect_n: Some(1000),
             budget: Duration::from_secs(if quick { 285 } else { 1560 }),
+            multi: MultiPlan {
+                subscribers: if quick { 100 } else { 300 },
+                writers: 2,
+                rate: 20.0,
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(if quick { 3 } else { 5 }),
+                drain: Duration::from_secs(10),
+                nodes: vec![1, 2, 3],
+                tp_writers: 30,
+            },
+            postgres: DEFAULT_POSTGRES.into(),
         }
     }
 
@@ -135,6 +155,17 @@ impl Plan {
             cold_n: Some(5_000),
             reconnect_n: Some(20),
             budget: Duration::from_secs(240),
+            multi: MultiPlan {
+                subscribers: 10,
+                writers: 1,
+                rate: 10.0,
+                warmup: Duration::from_millis(300),
+                measure: Duration::from_secs(1),
+                drain: Duration::from_secs(10),
+                nodes: vec![1, 2, 3],
+                tp_writers: 3,
+            },
+            postgres: DEFAULT_POSTGRES.into(),
         }
     }
 
@@ -169,6 +200,14 @@ impl Plan {
             "coldstart".into(),
             self.cold_n
                 .map_or("skipped".into(), |n| format!("{n} todos, once")),
+        );
+        let mp = &self.multi;
+        m.insert(
+            "multinode".into(),
+            format!(
+                "Ferry on PostgreSQL ({}): delivery with {} subscribers on nodes B and C, {} writers on node A, {} writes/s in total, measured {}; throughput with {} ping-pong writers spread over {:?} nodes, {} each; a fresh database and fresh nodes per case",
+                self.postgres, mp.subscribers, mp.writers, mp.rate, d(mp.measure), mp.tp_writers, mp.nodes, d(mp.measure)
+            ),
         );
         m.insert(
             "reconnect".into(),
@@ -291,10 +330,44 @@ pub async fn run(
     {
         jobs.push(("coldstart", format!("N={n}"), true, 1));
     }
+    // Several Ferry nodes on one PostgreSQL database (needs a reachable server).
+    let mut pg = None;
+    if plan.wants("multinode") {
+        match PgAdmin::probe(&plan.postgres).await {
+            Ok(p) => {
+                pg = Some(p);
+                let s = plan.multi.subscribers;
+                jobs.push(("multinode-delivery", format!("S={s}"), true, plan.repeats));
+                for &n in &plan.multi.nodes {
+                    jobs.push(("multinode-throughput", format!("N={n}"), true, plan.repeats));
+                }
+            }
+            Err(e) => {
+                eprintln!("skipping the multi-node scenarios: {e:#}");
+                res.skipped.push(format!(
+                    "multinode: skipped, {e:#} (give --postgres ADMIN_URL)"
+                ));
+            }
+        }
+    }
     for (scenario, case, needs_http, repeats) in jobs {
         for rep in 0..repeats {
             for i in 0..targets.len() {
                 let t = &targets[(i + rep) % targets.len()];
+                let multi = scenario.starts_with("multinode");
+                if multi
+                    && (t.name != "ferry"
+                        || t.physical
+                        || matches!(t.how, crate::server::How::Url(_)))
+                {
+                    if rep == 0 && scenario == "multinode-delivery" {
+                        res.skipped.push(format!(
+                            "multinode scenarios on {}: Ferry only (nodes started with `DATABASE_URL`; the reference has no PostgreSQL mode)",
+                            t.name
+                        ));
+                    }
+                    continue;
+                }
                 if t.physical && needs_http {
                     if rep == 0 {
                         res.skipped.push(format!(
@@ -320,9 +393,28 @@ pub async fn run(
                     rep + 1
                 );
                 let limit = Duration::from_secs(if scenario == "coldstart" { 900 } else { 300 });
-                let outcome =
-                    tokio::time::timeout(limit, one(t, scenario, &case, plan, g, secret, ready))
-                        .await;
+                let outcome = match (&pg, multi) {
+                    (Some(pg), true) => {
+                        tokio::time::timeout(
+                            limit,
+                            multinode::run_case(
+                                pg,
+                                t,
+                                scenario,
+                                &case,
+                                &plan.multi,
+                                g,
+                                secret,
+                                ready,
+                            ),
+                        )
+                        .await
+                    }
+                    _ => {
+                        tokio::time::timeout(limit, one(t, scenario, &case, plan, g, secret, ready))
+                            .await
+                    }
+                };
                 match outcome {
                     Ok(Ok(recs)) => {
                         for mut r in recs {
@@ -382,7 +474,12 @@ pub fn problems(res: &Results) -> Vec<String> {
                 "{at}: {l} entities reached a subscriber that must not see them"
             ));
         }
-        if r.scenario == "fanout"
+        if let Some(x) = m("rows_disagree")
+            && x > 0.0
+        {
+            out.push(format!("{at}: the nodes answer /fetch with different rows"));
+        }
+        if (r.scenario == "fanout" || r.scenario == "multinode-delivery")
             && let Some(d) = m("delivered_ratio")
             && d < 1.0
         {
@@ -429,6 +526,7 @@ fn brief(r: &Record) {
         "fetch_filter_ms",
         "cold_start_s",
         "reconnect_s",
+        "rows",
         "gen_cpu_cores",
         "server_cpu_cores",
         "other_cpu_cores",

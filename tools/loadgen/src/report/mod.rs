@@ -1,6 +1,10 @@
-//! `docs/benchmarks.md` and its charts from a results file.
+//! `docs/benchmarks.md` and its charts from a results file. The sections
+//! of the single-node scenarios are written here; `multinode.rs` writes the
+//! scale-out section and `charts.rs` draws the PNG charts.
 
-use crate::chart::{LineChart, Series, series_color};
+mod charts;
+mod multinode;
+
 use crate::results::Results;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -296,8 +300,8 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             o,
-            "Every case starts a fresh server (empty SQLite database in a temp directory) for each target, pushes the \
-same schema, seeds the same data and drives the same client load from `ferry-loadgen` (`tools/loadgen`), a \
+            "Every case starts a fresh server (empty SQLite database in a temp directory; §6 a fresh PostgreSQL \
+database) for each target, pushes the same schema, seeds the same data and drives the same client load from `ferry-loadgen` (`tools/loadgen`), a \
 multi-threaded Rust client speaking the sync protocol as `@triplit/client` 1.0.50 does. Targets run in \
 rotating order per repeat. Ratios are **{} ÷ {}** medians (for latency, memory and time lower is better; for \
 rates higher is better). `echo` is a no-logic WebSocket server (`loadgen-echo`: READY, acks, one ENTITY_DATA \
@@ -657,6 +661,9 @@ skips what the client already has.\n"
         );
         self.notes(&mut o, "reconnect");
 
+        // 6. several nodes
+        self.multinode_section(&mut o);
+
         if !r.failures.is_empty() || !r.skipped.is_empty() {
             let _ = writeln!(o, "## Not measured\n");
             for f in &r.failures {
@@ -693,187 +700,5 @@ Raw results: `bench/results/latest-{}.json` (not committed).",
         );
         std::fs::write(md, o)?;
         Ok(())
-    }
-
-    fn chart_latency(&self, dir: &Path) -> anyhow::Result<bool> {
-        let cases = self.cases("fanout");
-        if cases.is_empty() {
-            return Ok(false);
-        }
-        let mut series = Vec::new();
-        for (i, t) in self.targets.iter().enumerate() {
-            for (metric, dashed) in [("p50_ms", false), ("p99_ms", true)] {
-                let pts: Vec<(f64, f64)> = cases
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(x, c)| {
-                        self.get("fanout", c, t, metric).map(|a| (x as f64, a.med))
-                    })
-                    .collect();
-                if !pts.is_empty() {
-                    series.push(Series {
-                        label: format!("{t} {}", &metric[..3]),
-                        color: series_color(i),
-                        dashed,
-                        points: pts,
-                    });
-                }
-            }
-        }
-        let ch = LineChart {
-            title: "WRITE -> DELIVERY LATENCY".into(),
-            x_label: format!(
-                "SUBSCRIBERS ({} WRITES/S)",
-                self.res
-                    .params
-                    .get("fanout")
-                    .and_then(|p| p.split(" writers, ").nth(1))
-                    .and_then(|p| p.split(' ').next())
-                    .unwrap_or("?")
-            ),
-            y_label: "MS (LOG)".into(),
-            categories: Some(
-                cases
-                    .iter()
-                    .map(|c| c.trim_start_matches("S=").to_string())
-                    .collect(),
-            ),
-            log_y: true,
-            series,
-        };
-        std::fs::write(dir.join("latency-vs-subscribers.png"), ch.png(800, 440))?;
-        Ok(true)
-    }
-
-    fn chart_memory(&self, dir: &Path) -> anyhow::Result<bool> {
-        let cases = self.cases("connections");
-        let Some(case) = cases.first() else {
-            return Ok(false);
-        };
-        let mut series = Vec::new();
-        for (i, t) in self.targets.iter().enumerate() {
-            let Some(m) = self
-                .agg
-                .get(&("connections".into(), case.clone(), t.clone()))
-            else {
-                continue;
-            };
-            let mut pts: Vec<(f64, f64)> = m
-                .iter()
-                .filter_map(|(k, a)| {
-                    let n: f64 = k
-                        .strip_prefix("rss_at_")?
-                        .strip_suffix("_mb")?
-                        .parse()
-                        .ok()?;
-                    Some((n, a.med))
-                })
-                .collect();
-            pts.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-            if !pts.is_empty() {
-                series.push(Series {
-                    label: t.clone(),
-                    color: series_color(i),
-                    dashed: false,
-                    points: pts,
-                });
-            }
-        }
-        if series.is_empty() {
-            return Ok(false);
-        }
-        let ch = LineChart {
-            title: "SERVER RSS VS IDLE CONNECTIONS (ONE LIVE QUERY EACH)".into(),
-            x_label: "CONNECTIONS".into(),
-            y_label: "RSS MB".into(),
-            categories: None,
-            log_y: false,
-            series,
-        };
-        std::fs::write(dir.join("memory-vs-connections.png"), ch.png(800, 440))?;
-        Ok(true)
-    }
-
-    fn chart_throughput(&self, dir: &Path) -> anyhow::Result<bool> {
-        let cases = self.cases("throughput");
-        if cases.is_empty() {
-            return Ok(false);
-        }
-        let mut series = Vec::new();
-        for (i, t) in self.targets.iter().enumerate() {
-            let pts: Vec<(f64, f64)> = cases
-                .iter()
-                .enumerate()
-                .filter_map(|(x, c)| {
-                    self.get("throughput", c, t, "writes_per_s")
-                        .map(|a| (x as f64, a.med))
-                })
-                .collect();
-            if !pts.is_empty() {
-                series.push(Series {
-                    label: t.clone(),
-                    color: series_color(i),
-                    dashed: false,
-                    points: pts,
-                });
-            }
-        }
-        let ch = LineChart {
-            title: "ACKNOWLEDGED WRITES PER SECOND".into(),
-            x_label: "CONCURRENT WRITERS".into(),
-            y_label: "WRITES/S".into(),
-            categories: Some(
-                cases
-                    .iter()
-                    .map(|c| c.trim_start_matches("W=").to_string())
-                    .collect(),
-            ),
-            log_y: false,
-            series,
-        };
-        std::fs::write(dir.join("throughput.png"), ch.png(800, 440))?;
-        Ok(true)
-    }
-
-    fn chart_ramp(&self, dir: &Path) -> anyhow::Result<bool> {
-        let mut rates: Vec<f64> = self
-            .cases("ramp-step")
-            .iter()
-            .filter_map(|c| c.parse().ok())
-            .collect();
-        rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        rates.dedup();
-        if rates.is_empty() {
-            return Ok(false);
-        }
-        let mut series = Vec::new();
-        for (i, t) in self.targets.iter().enumerate() {
-            let pts: Vec<(f64, f64)> = rates
-                .iter()
-                .enumerate()
-                .filter_map(|(x, r)| {
-                    self.get("ramp-step", &format!("{r}"), t, "p99_ms")
-                        .map(|a| (x as f64, a.med))
-                })
-                .collect();
-            if !pts.is_empty() {
-                series.push(Series {
-                    label: format!("{t} p99"),
-                    color: series_color(i),
-                    dashed: false,
-                    points: pts,
-                });
-            }
-        }
-        let ch = LineChart {
-            title: "P99 LATENCY VS WRITE RATE (100 SUBSCRIBERS)".into(),
-            x_label: "WRITES/S".into(),
-            y_label: "P99 MS (LOG)".into(),
-            categories: Some(rates.iter().map(|r| format!("{r}")).collect()),
-            log_y: true,
-            series,
-        };
-        std::fs::write(dir.join("ramp.png"), ch.png(800, 440))?;
-        Ok(true)
     }
 }
