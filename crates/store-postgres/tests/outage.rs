@@ -16,11 +16,19 @@ use ferry_store_postgres::{PostgresConfig, PostgresStore};
 use crate::common::TestDb;
 
 async fn take_down(admin: &tokio_postgres::Client, db: &TestDb) {
+    // Two requests: one request runs as one transaction, and a session
+    // starting after the termination but before that commit would escape.
     admin
         .batch_execute(&format!(
-            "ALTER DATABASE {0} ALLOW_CONNECTIONS false;
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = '{0}' AND pid <> pg_backend_pid();",
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            db.name
+        ))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = '{}' AND pid <> pg_backend_pid();",
             db.name
         ))
         .await
