@@ -31,21 +31,29 @@ use crate::session::Session;
 
 #[derive(Debug)]
 struct LiveQuery {
-    subscription: Subscription,
-    /// The query as the client sent it (re-prepared after a token refresh).
-    params: Value,
+    /// Shared with the connections that have the same prepared query.
+    subscription: Arc<Subscription>,
+    /// The query as the client sent it, as JSON text (prepared again after
+    /// a token refresh or a schema change; kept as text because a parsed
+    /// tree costs several times its length for as long as the query lives).
+    params: Box<str>,
     /// The result kept up to date from commits, for queries that allow it
     /// (`None`: re-run on the next flush).
     maintained: Option<Maintained>,
 }
 
 impl LiveQuery {
-    fn new(subscription: Subscription, params: Value) -> Self {
+    fn new(subscription: Arc<Subscription>, params: &Value) -> Self {
         Self {
             subscription,
-            params,
+            params: params.to_string().into_boxed_str(),
             maintained: None,
         }
+    }
+
+    /// The query as the client sent it.
+    fn params(&self) -> Value {
+        serde_json::from_str(&self.params).unwrap_or(Value::Null)
     }
 
     /// Starts maintaining the result from `closure`, a run reflecting
@@ -192,11 +200,11 @@ impl SyncConnection {
     /// refreshed on the next flush.
     pub fn replace_session(&mut self, session: Session) {
         self.session = session;
-        let schema = self.db.schema();
+        let (schema, generation) = self.db.schema_with_generation();
         for q in self.queries.values_mut() {
-            if let Ok(sub) = Subscription::prepare(&q.params, schema.as_deref(), &self.session) {
+            if let Ok(sub) = Subscription::prepare(&q.params(), schema.as_deref(), &self.session) {
                 self.dirty.extend(sub.collections().iter().cloned());
-                q.subscription = sub;
+                q.subscription = self.shared.subscription(generation, sub);
                 q.maintained = None;
             }
         }
@@ -231,12 +239,11 @@ impl SyncConnection {
     /// is closed with a retryable close, so the client reconnects and the
     /// handshake compares its schema with the new one.
     pub fn check_schema(&mut self) -> bool {
-        let generation = self.db.schema_generation();
+        let (schema, generation) = self.db.schema_with_generation();
         if generation == self.schema_generation {
             return false;
         }
         self.schema_generation = generation;
-        let schema = self.db.schema();
         if let Some(hash) = self.admitted_hash {
             let known = schema
                 .as_deref()
@@ -251,12 +258,12 @@ impl SyncConnection {
         }
         let mut failed = Vec::new();
         for (id, q) in self.queries.iter_mut() {
-            match Subscription::prepare(&q.params, schema.as_deref(), &self.session) {
+            match Subscription::prepare(&q.params(), schema.as_deref(), &self.session) {
                 Ok(sub) => {
                     self.dirty
                         .extend(q.subscription.collections().iter().cloned());
                     self.dirty.extend(sub.collections().iter().cloned());
-                    q.subscription = sub;
+                    q.subscription = self.shared.subscription(generation, sub);
                     q.maintained = None;
                 }
                 Err(e) => failed.push((id.clone(), e)),

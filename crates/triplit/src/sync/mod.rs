@@ -9,6 +9,7 @@
 mod chunks;
 mod closure;
 mod connection;
+mod entity_key;
 mod maintained;
 pub mod protocol;
 pub mod roles;
@@ -18,5 +19,6 @@ pub mod view;
 pub use chunks::{Chunks, json_string_units, raw_chunk_data};
 pub use closure::Subscription;
 pub use connection::{Outbound, SyncConnection, close, entity_data};
+pub use entity_key::EntityKey;
 pub use protocol::CloseReason;
 pub use shared::{SharedResult, SharedResults};

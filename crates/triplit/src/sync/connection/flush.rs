@@ -114,7 +114,7 @@ impl SyncConnection {
         self.dirty.clear();
         let pending = std::mem::take(&mut self.pending_commits);
         let mut deltas = Vec::new();
-        let mut rerun: Vec<(String, Subscription)> = Vec::new();
+        let mut rerun: Vec<(String, Arc<Subscription>)> = Vec::new();
         for id in affected {
             let q = self.queries.get_mut(&id).expect("affected query is live");
             let applied = q.maintained.as_mut().map(|m| m.apply(&pending));
@@ -150,7 +150,7 @@ impl SyncConnection {
         if !misses.is_empty() {
             let seq = *self.db.store().watch().borrow();
             let fresh = self.db.read_timestamp().await?;
-            let computed: Vec<(String, Subscription, Vec<ClosureEntity>)> = self
+            let computed: Vec<(String, Arc<Subscription>, Vec<ClosureEntity>)> = self
                 .db
                 .store()
                 .read(move |txn| {

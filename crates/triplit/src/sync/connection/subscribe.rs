@@ -9,6 +9,7 @@ use ferry_store::StoreExt;
 use serde_json::Value;
 
 use super::super::closure::{Subscription, readable_by_id};
+use super::super::entity_key::EntityKey;
 use super::super::protocol::{self, parse_timestamp};
 use super::super::view::hash_closure;
 use super::frames::entity_data;
@@ -59,7 +60,7 @@ impl SyncConnection {
             ))];
         };
         let params = payload.get("params").cloned().unwrap_or(Value::Null);
-        let schema = self.db.schema();
+        let (schema, generation) = self.db.schema_with_generation();
         let subscription = match Subscription::prepare(&params, schema.as_deref(), &self.session) {
             Ok(s) => s,
             Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
@@ -133,13 +134,14 @@ impl SyncConnection {
                     .get(&(c.clone(), i.clone()))
                     .is_some_and(|t| *t < cp.timestamp)
                 {
-                    self.view.assume_sent((c.clone(), i.clone()), entity);
+                    self.view.assume_sent(EntityKey::new(c, i), entity);
                 }
             }
         }
         let root = subscription.collection().to_string();
         let hashed = Arc::new(hash_closure(closure));
-        let mut live = LiveQuery::new(subscription, params.clone());
+        let subscription = self.shared.subscription(generation, subscription);
+        let mut live = LiveQuery::new(subscription, &params);
         live.maintain(&hashed, seq_before.max(self.known_seq));
         self.queries.insert(id.clone(), live);
         let mut change = self.view.update_hashed(vec![(id.clone(), hashed)]);
