@@ -135,3 +135,53 @@ where
         other => sink.send(other).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode;
+
+    async fn written(msg: Message) -> Vec<Message> {
+        let mut out = Vec::new();
+        {
+            let mut sink = Box::pin(futures::sink::unfold(
+                &mut out,
+                |out, m: Message| async move {
+                    out.push(m);
+                    Ok::<_, Error>(out)
+                },
+            ));
+            write(&mut sink, msg).await.unwrap();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn long_text_is_written_as_one_fragmented_message() {
+        let text: String = (0..FRAGMENT * 2 + 100)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let frames = written(Message::Text(text.clone().into())).await;
+        assert_eq!(frames.len(), 3);
+        let mut joined = Vec::new();
+        for (i, m) in frames.iter().enumerate() {
+            let Message::Frame(f) = m else {
+                panic!("frame {i} is {m:?}")
+            };
+            let want = if i == 0 { Data::Text } else { Data::Continue };
+            assert_eq!(f.header().opcode, OpCode::Data(want));
+            assert_eq!(f.header().is_final, i == 2);
+            assert!(f.payload().len() <= FRAGMENT);
+            joined.extend_from_slice(f.payload());
+        }
+        assert_eq!(joined, text.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn short_text_and_control_frames_go_whole() {
+        let frames = written(Message::Text("hello".into())).await;
+        assert!(matches!(&frames[..], [Message::Text(t)] if t.as_str() == "hello"));
+        let frames = written(Message::Close(None)).await;
+        assert!(matches!(&frames[..], [Message::Close(None)]));
+    }
+}
