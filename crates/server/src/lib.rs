@@ -8,12 +8,14 @@
 //! Layout: [`router`] assembles the routes; `auth` turns the
 //! `Authorization` header into a verified session; `triplit_routes`
 //! serves Triplit's HTTP API; [`metrics`] installs the Prometheus
-//! recorder and names every metric.
+//! recorder and names every metric; [`ws`] runs a sync session per
+//! WebSocket over `ws_socket` (the upgrade and fragmented writes).
 
 mod auth;
 pub mod metrics;
 mod router;
 mod triplit_routes;
 pub mod ws;
+mod ws_socket;
 
 pub use router::{AppState, ServerConfig, router};

@@ -261,7 +261,7 @@ pub async fn update_token(
         .connections
         .send(
             &client_id,
-            crate::ws::Control::UpdateToken(session, done_tx),
+            crate::ws::Control::UpdateToken(Box::new((session, done_tx))),
         )
         .await
     {
@@ -278,17 +278,8 @@ pub async fn update_token(
 
 /// `GET /`: the WebSocket upgrade; without one, upstream's authenticated 404.
 pub async fn root(State(state): State<AppState>, request: Request) -> Response {
-    use axum::extract::FromRequest;
     if request.method() == axum::http::Method::GET && crate::ws::wants_upgrade(request.headers()) {
-        let (parts, body) = request.into_parts();
-        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map(|q| q.0)
-            .unwrap_or_default();
-        let request = Request::from_parts(parts, body);
-        return match axum::extract::ws::WebSocketUpgrade::from_request(request, &state).await {
-            Ok(ws) => crate::ws::upgrade(State(state), Query(query), ws).await,
-            Err(rejection) => rejection.into_response(),
-        };
+        return crate::ws::upgrade(state, request);
     }
     let headers = request.headers().clone();
     fallback(State(state), headers, request).await

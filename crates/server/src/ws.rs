@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ferry_triplit::session::Session;
@@ -22,6 +21,10 @@ use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use crate::ws_socket::{self, Socket};
 
 use crate::auth::verify_token;
 use crate::metrics::{LIVE_QUERIES, OPEN_CONNECTIONS};
@@ -41,7 +44,9 @@ const FLUSH_RETRY: Duration = Duration::from_millis(1);
 /// A message to a live connection from elsewhere (`/update-token`).
 pub enum Control {
     /// A refreshed token: keep the session if the roles are unchanged.
-    UpdateToken(Session, oneshot::Sender<()>),
+    /// Boxed: every connection's channel allocates room for a block of
+    /// messages up front, so the message is kept pointer-sized.
+    UpdateToken(Box<(Session, oneshot::Sender<()>)>),
 }
 
 /// Live connections by client id.
@@ -62,15 +67,20 @@ impl Connections {
 }
 
 /// `GET /` with an upgrade.
-pub async fn upgrade(
-    State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    ws.read_buffer_size(4096)
-        .write_buffer_size(4096)
-        .max_message_size(state.config.max_body_bytes.max(64 << 20))
-        .on_upgrade(move |socket| session(state, params, socket))
+pub fn upgrade(state: AppState, request: Request) -> Response {
+    let params = ws_socket::query_params(&request);
+    let max_message = state.config.max_body_bytes.max(64 << 20);
+    ws_socket::upgrade(request, max_message, move |socket| {
+        session(state, params, socket)
+    })
+}
+
+/// A close frame.
+fn close_frame(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    }))
 }
 
 /// Whether a request asks for a WebSocket.
@@ -81,7 +91,7 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-async fn send_close(socket: &mut WebSocket, out: Outbound) {
+async fn send_close(socket: &mut Socket, out: Outbound) {
     if let Outbound::Close {
         message,
         code,
@@ -89,16 +99,11 @@ async fn send_close(socket: &mut WebSocket, out: Outbound) {
     } = out
     {
         let _ = socket.send(Message::Text(message.into())).await;
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        let _ = socket.send(close_frame(code, reason)).await;
     }
 }
 
-async fn session(state: AppState, params: HashMap<String, String>, mut socket: WebSocket) {
+async fn session(state: AppState, params: HashMap<String, String>, mut socket: Socket) {
     // While the database is unreachable sessions are refused (and open ones
     // closed below) with a retryable close: the client keeps its outbox and
     // comes back with its checkpoint.
@@ -108,7 +113,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
         return;
     }
     let token = params.get("token").cloned().unwrap_or_default();
-    let session = match verify_token(&state.verifier, state.time.as_ref(), &token).await {
+    let session = match Box::pin(verify_token(&state.verifier, state.time.as_ref(), &token)).await {
         Ok(s) => s,
         Err(e) => {
             send_close(
@@ -153,7 +158,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
         while let Some(msg) = out_rx.recv().await {
             let closing = matches!(msg, Message::Close(_));
             let size = frame_size(&msg);
-            let sent = sink.send(msg).await;
+            let sent = ws_socket::write(&mut sink, msg).await;
             drained.fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
             if sent.is_err() || closing {
                 break;
@@ -198,7 +203,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                         if let Some(token) = update_token_payload(text.as_str()) {
                             // `UPDATE_TOKEN {token}` over the socket: the same
                             // rules as POST /update-token.
-                            let outcome = match verify_token(&state.verifier, state.time.as_ref(), &token).await {
+                            let outcome = match Box::pin(verify_token(&state.verifier, state.time.as_ref(), &token)).await {
                                 Err(e) => Some(close(CloseReason::Unauthorized, Some(&e.message()))),
                                 Ok(new) => {
                                     let schema = state.db.schema();
@@ -213,18 +218,18 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                             };
                             if let Some(Outbound::Close { message, code, reason }) = outcome {
                                 let _ = push(Message::Text(message.into()));
-                                let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                                let _ = push(close_frame(code, reason));
                                 break;
                             }
                             continue;
                         }
                         let mut ok = true;
-                        for out in conn.handle_text(text.as_str()).await {
+                        for out in Box::pin(conn.handle_text(text.as_str())).await {
                             ok &= match out {
                                 Outbound::Text(t) => push(Message::Text(t.into())),
                                 Outbound::Close { message, code, reason } => {
                                     let _ = push(Message::Text(message.into()));
-                                    let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                                    let _ = push(close_frame(code, reason));
                                     false
                                 }
                             };
@@ -243,7 +248,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                         let e = ferry_triplit::TriplitError::malformed_payload("Messages payloads must be valid JSON.", Some("binary frames are not supported".into()));
                         let _ = push(Message::Text(ferry_triplit::sync::protocol::error(None, &e, None).into()));
                     }
-                    Message::Ping(_) | Message::Pong(_) => {}
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 }
             }
             commit = commits.recv() => {
@@ -262,7 +267,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
             }
             _ = sleep_until_opt(flush_at), if flush_at.is_some() => {
                 flush_at = None;
-                match conn.flush().await {
+                match Box::pin(conn.flush()).await {
                     Ok(Some(data)) => {
                         if !push(Message::Text(data.into())) {
                             tracing::warn!(client = %client_id, "outbox full: disconnecting a stalled client");
@@ -280,7 +285,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
             }
             _ = sleep_until_opt(settle_at), if settle_at.is_some() => {
                 // Restate what the client may have applied out of order.
-                match conn.settle().await {
+                match Box::pin(conn.settle()).await {
                     Ok(Some(data)) => {
                         if !push(Message::Text(data.into())) {
                             stalled = true;
@@ -296,12 +301,13 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                 // Upstream's TOKEN_EXPIRED message carries no `message`.
                 let _ = message;
                 let _ = push(Message::Text(CloseReason::TokenExpired.message(None).into()));
-                let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                let _ = push(close_frame(code, reason));
                 break;
             }
             control = control_rx.recv() => {
                 match control {
-                    Some(Control::UpdateToken(new, done)) => {
+                    Some(Control::UpdateToken(update)) => {
+                        let (new, done) = *update;
                         let schema = state.db.schema();
                         if ferry_triplit::sync::roles::same_roles(schema.as_deref(), conn.session(), &new) {
                             conn.replace_session(new);
@@ -310,7 +316,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                             let out = close(CloseReason::RolesMismatch, Some("Roles for new token don't match the old token."));
                             if let Outbound::Close { message, code, reason } = out {
                                 let _ = push(Message::Text(message.into()));
-                                let _ = push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                                let _ = push(close_frame(code, reason));
                             }
                             let _ = done.send(());
                             break;
@@ -325,7 +331,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: W
                 break;
             }
             _ = state.shutdown.cancelled() => {
-                let _ = push(Message::Close(Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("") })));
+                let _ = push(close_frame(1001, String::new()));
                 break;
             }
         }
@@ -381,10 +387,7 @@ fn push_pending(outs: Vec<Outbound>, push: &impl Fn(Message) -> bool) -> bool {
                 reason,
             } => {
                 let _ = push(Message::Text(message.into()));
-                let _ = push(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })));
+                let _ = push(close_frame(code, reason));
                 return false;
             }
         }

@@ -173,6 +173,16 @@ impl TriplitDb {
         self.schema.read().schema.clone()
     }
 
+    /// The current schema and its generation, read together (the
+    /// generation changes only while the schema is being replaced).
+    pub fn schema_with_generation(&self) -> (Option<Arc<Schema>>, u64) {
+        let state = self.schema.read();
+        (
+            state.schema.clone(),
+            self.schema_generation.load(Ordering::Acquire),
+        )
+    }
+
     /// Changes every time the schema is replaced, on this node or (through
     /// the change feed) on another one sharing the store.
     pub fn schema_generation(&self) -> u64 {

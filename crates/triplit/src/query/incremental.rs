@@ -36,11 +36,23 @@ pub struct Incremental {
 
 /// The sort position of a row: its key values and its id.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rank {
+pub struct Rank<I = String> {
     /// One value per `order` entry (empty values as `null`).
-    pub keys: Vec<Value>,
+    pub keys: Box<[Value]>,
     /// The entity id (ties sort in id storage order: UTF-8 bytes).
-    pub id: String,
+    pub id: I,
+}
+
+/// What a [`Rank`] holds as its id: the id itself or a handle to it.
+pub trait RankId {
+    /// The entity id.
+    fn rank_id(&self) -> &str;
+}
+
+impl RankId for String {
+    fn rank_id(&self) -> &str {
+        self
+    }
 }
 
 fn whole(n: f64) -> Option<usize> {
@@ -154,6 +166,11 @@ impl Incremental {
 
     /// The sort position of `entity` with `id`.
     pub fn rank(&self, id: &str, entity: &Map<String, Value>) -> Rank {
+        self.rank_with(id.to_string(), entity)
+    }
+
+    /// [`Incremental::rank`] holding `id` as given.
+    pub fn rank_with<I: RankId>(&self, id: I, entity: &Map<String, Value>) -> Rank<I> {
         Rank {
             keys: self
                 .order
@@ -164,12 +181,12 @@ impl Incremental {
                         .unwrap_or(Value::Null)
                 })
                 .collect(),
-            id: id.to_string(),
+            id,
         }
     }
 
     /// The result order: the sort keys (`DESC` reversed), then ids.
-    pub fn compare(&self, a: &Rank, b: &Rank) -> Ordering {
+    pub fn compare<I: RankId>(&self, a: &Rank<I>, b: &Rank<I>) -> Ordering {
         for (i, (_, desc)) in self.order.iter().enumerate() {
             let mut o = compare_value(&a.keys[i], &b.keys[i]);
             if *desc {
@@ -179,6 +196,6 @@ impl Incremental {
                 return o;
             }
         }
-        a.id.as_bytes().cmp(b.id.as_bytes())
+        a.id.rank_id().as_bytes().cmp(b.id.rank_id().as_bytes())
     }
 }

@@ -52,7 +52,7 @@ use serde_json::{Map, Value};
 
 pub use compare::{compare_js_str, compare_tuple, compare_value};
 pub(crate) use filter::value_at;
-pub use incremental::{Incremental, Rank};
+pub use incremental::{Incremental, Rank, RankId};
 pub(crate) use operand::same_value_zero;
 pub use output::{ClosureEntity, Included, QueryOutput, ResultRow};
 

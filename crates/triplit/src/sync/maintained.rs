@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::entity_key::EntityKey;
 use super::view::HashedClosure;
 use crate::TriplitError;
 use crate::db::Commit;
@@ -26,10 +27,11 @@ use crate::query::{Incremental, Rank};
 
 /// A held row: its rank and the content hash of the version the client
 /// has. Documents are not kept: a row is sent only when a commit touches
-/// it, and the commit carries the document.
+/// it, and the commit carries the document. The id is the interned entity
+/// key (shared with every other result and view holding the entity).
 #[derive(Debug)]
 struct Row {
-    rank: Rank,
+    rank: Rank<EntityKey>,
     hash: u64,
 }
 
@@ -98,9 +100,9 @@ impl Maintained {
     pub fn new(spec: Arc<Incremental>, closure: &HashedClosure, base_seq: u64) -> Self {
         let rows: Vec<Row> = closure
             .iter()
-            .map(|((_, id, entity), hash)| Row {
-                rank: spec.rank(id, entity),
-                hash: *hash,
+            .map(|e| Row {
+                rank: spec.rank_with(e.key.clone(), &e.doc),
+                hash: e.hash,
             })
             .collect();
         let complete = spec.limit().is_none_or(|l| rows.len() < l);
@@ -130,7 +132,7 @@ impl Maintained {
                 if collection != self.spec.collection() {
                     continue;
                 }
-                let at = self.rows.iter().position(|r| r.rank.id == *id);
+                let at = self.rows.iter().position(|r| r.rank.id.id() == id);
                 let old = at.map(|i| self.rows.remove(i));
                 before
                     .entry(id.clone())
@@ -138,7 +140,7 @@ impl Maintained {
                 if let Some(doc) = entity
                     && self.spec.matches(doc)?
                 {
-                    let rank = self.spec.rank(id, doc);
+                    let rank = self.spec.rank_with(EntityKey::new(collection, id), doc);
                     let pos = self
                         .rows
                         .partition_point(|r| self.spec.compare(&r.rank, &rank).is_lt());
@@ -160,7 +162,9 @@ impl Maintained {
                     while self.rows.len() > l {
                         let out = self.rows.pop().expect("rows beyond the limit");
                         self.complete = false;
-                        before.entry(out.rank.id.clone()).or_insert(Some(out.hash));
+                        before
+                            .entry(out.rank.id.id().to_string())
+                            .or_insert(Some(out.hash));
                     }
                     if !self.complete && self.rows.len() < l {
                         refill = true;
@@ -178,8 +182,8 @@ impl Maintained {
         let now: HashMap<&str, &Row> = self
             .rows
             .iter()
-            .filter(|r| before.contains_key(&r.rank.id))
-            .map(|r| (r.rank.id.as_str(), r))
+            .filter(|r| before.contains_key(r.rank.id.id()))
+            .map(|r| (r.rank.id.id(), r))
             .collect();
         let shared = |id: &str| {
             let (c, i) = docs[id];
@@ -370,16 +374,16 @@ mod tests {
                     m = Maintained::new(spec.clone(), &expected, seq);
                     client = expected
                         .iter()
-                        .map(|((_, i, e), _)| (i.clone(), e.clone()))
+                        .map(|e| (e.key.id().to_string(), e.doc.clone()))
                         .collect();
                 }
             }
-            let held: Vec<&str> = m.rows.iter().map(|r| r.rank.id.as_str()).collect();
-            let want: Vec<&str> = expected.iter().map(|((_, i, _), _)| i.as_str()).collect();
+            let held: Vec<&str> = m.rows.iter().map(|r| r.rank.id.id()).collect();
+            let want: Vec<&str> = expected.iter().map(|e| e.key.id()).collect();
             prop_assert_eq!(&held, &want, "after batch {}", n);
             let client_now: BTreeMap<String, Map<String, Value>> = expected
                 .iter()
-                .map(|((_, i, e), _)| (i.clone(), e.clone()))
+                .map(|e| (e.key.id().to_string(), e.doc.clone()))
                 .collect();
             prop_assert_eq!(&client, &client_now, "client copy after batch {}", n);
         }

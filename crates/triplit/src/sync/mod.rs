@@ -9,6 +9,7 @@
 mod chunks;
 mod closure;
 mod connection;
+mod entity_key;
 mod maintained;
 pub mod protocol;
 pub mod roles;
@@ -19,5 +20,6 @@ pub mod view;
 pub use chunks::{Chunks, json_string_units, raw_chunk_data};
 pub use closure::Subscription;
 pub use connection::{Outbound, SyncConnection, close, close_retry, entity_data};
+pub use entity_key::EntityKey;
 pub use protocol::CloseReason;
 pub use shared::{SharedResult, SharedResults};

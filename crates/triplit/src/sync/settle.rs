@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::view::EntityKey;
+use super::entity_key::EntityKey;
 use crate::DbChanges;
 
 /// Two sends of one entity closer than this make it a suspect.
@@ -59,10 +59,11 @@ impl Settle {
         let keys = changes.collections.iter().flat_map(|(c, cc)| {
             cc.sets
                 .iter()
-                .map(move |(id, _)| (c.clone(), id.clone()))
-                .chain(cc.deletes.iter().map(move |id| (c.clone(), id.clone())))
+                .map(move |(id, _)| EntityKey::new(c, id))
+                .chain(cc.deletes.iter().map(move |id| EntityKey::new(c, id)))
         });
-        for key in keys.chain(shared.iter().cloned()) {
+        let shared = shared.iter().map(|(c, id)| EntityKey::new(c, id));
+        for key in keys.chain(shared) {
             if let Some(at) = self.last.insert(key.clone(), now_ms)
                 && now_ms.saturating_sub(at) < WINDOW_MS
             {
@@ -95,7 +96,7 @@ impl Settle {
         let mut out = Vec::new();
         if !self.suspects.is_empty() && (quiet >= QUIET_MS || waited >= MAX_WAIT_MS) {
             out = self.suspects.drain().collect();
-            out.sort();
+            out.sort_by(|a, b| (a.collection(), a.id()).cmp(&(b.collection(), b.id())));
         }
         if quiet >= WINDOW_MS || !out.is_empty() {
             self.last = HashMap::new();
@@ -119,7 +120,7 @@ mod tests {
     }
 
     fn key(id: &str) -> EntityKey {
-        ("t".into(), id.into())
+        EntityKey::new("t", id)
     }
 
     #[test]
@@ -158,7 +159,7 @@ mod tests {
             now += 100;
             s.sent(now, &frame(&["other"], &[]), &[]);
             if now < 100 + MAX_WAIT_MS {
-                assert!(s.tick(now).iter().all(|k| k.1 != "a"));
+                assert!(s.tick(now).iter().all(|k| k.id() != "a"));
             }
         }
         assert_eq!(
@@ -172,7 +173,11 @@ mod tests {
     #[test]
     fn shared_sets_count_like_sets() {
         let mut s = Settle::default();
-        s.sent(0, &DbChanges::default(), &[key("x")]);
+        s.sent(
+            0,
+            &DbChanges::default(),
+            &[("t".to_string(), "x".to_string())],
+        );
         s.sent(5, &frame(&[], &["x"]), &[]);
         assert_eq!(s.tick(5 + QUIET_MS), vec![key("x")]);
     }

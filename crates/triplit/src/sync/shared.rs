@@ -10,13 +10,19 @@
 //! connection may reuse it when `seq` covers the commits it was told about
 //! and `stamp` is above the last stamp it sent (clients ignore data stamped
 //! at or below what they hold).
+//!
+//! Prepared queries are shared the same way: connections whose queries
+//! prepare to the same tree under the same schema generation hold one
+//! [`Subscription`] (its tree, plans and maintenance spec are several
+//! kilobytes), kept here by weak reference while any connection uses it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use ferry_core::Hlc;
 use parking_lot::Mutex;
 
+use super::closure::Subscription;
 use super::view::HashedClosure;
 use crate::query::PreparedQuery;
 
@@ -38,6 +44,15 @@ pub struct SharedResult {
 #[derive(Debug, Default)]
 pub struct SharedResults {
     by_hash: Mutex<HashMap<u32, Vec<(PreparedQuery, SharedResult)>>>,
+    subscriptions: Mutex<Interned>,
+}
+
+/// Live prepared queries by schema generation and query hash.
+#[derive(Debug, Default)]
+struct Interned {
+    by_key: HashMap<(u64, u32), Vec<Weak<Subscription>>>,
+    entries: usize,
+    sweep_at: usize,
 }
 
 impl SharedResults {
@@ -48,6 +63,36 @@ impl SharedResults {
             .iter()
             .find(|(q, r)| r.seq >= known_seq && r.stamp > after && q.same_as(query))
             .map(|(_, r)| r.clone())
+    }
+
+    /// The shared copy of `sub`, prepared under schema `generation`: an
+    /// identical live one if there is one, else `sub` itself.
+    pub fn subscription(&self, generation: u64, sub: Subscription) -> Arc<Subscription> {
+        let mut table = self.subscriptions.lock();
+        let slot = table
+            .by_key
+            .entry((generation, sub.prepared().hash()))
+            .or_default();
+        if let Some(live) = slot
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|s| s.prepared().same_as(sub.prepared()))
+        {
+            return live;
+        }
+        slot.retain(|w| w.strong_count() > 0);
+        let sub = Arc::new(sub);
+        slot.push(Arc::downgrade(&sub));
+        table.entries += 1;
+        if table.entries >= table.sweep_at.max(1024) {
+            table.by_key.retain(|_, v| {
+                v.retain(|w| w.strong_count() > 0);
+                !v.is_empty()
+            });
+            table.entries = table.by_key.values().map(Vec::len).sum();
+            table.sweep_at = table.entries * 2;
+        }
+        sub
     }
 
     /// Stores a freshly computed result (replacing an older one).

@@ -14,25 +14,35 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::entity_key::EntityKey;
 use super::maintained::Delta;
 use crate::changes::DbChanges;
-
-/// `(collection, id)`.
-pub type EntityKey = (String, String);
 
 /// One entity of a closure: key and full stored document.
 pub type ClosureEntity = (String, String, Map<String, Value>);
 
+/// An entity of a computed result: interned key, document, content hash.
+#[derive(Debug, Clone)]
+pub struct HashedEntity {
+    /// `(collection, id)`.
+    pub key: EntityKey,
+    /// The stored document.
+    pub doc: Map<String, Value>,
+    /// [`content_hash`] of `doc`.
+    pub hash: u64,
+}
+
 /// A closure with each entity's content hash.
-pub type HashedClosure = Vec<(ClosureEntity, u64)>;
+pub type HashedClosure = Vec<HashedEntity>;
 
 /// Hashes every entity of a closure (done once per computed result).
 pub fn hash_closure(closure: Vec<ClosureEntity>) -> HashedClosure {
     closure
         .into_iter()
-        .map(|e| {
-            let h = content_hash(&e.2);
-            (e, h)
+        .map(|(c, id, doc)| HashedEntity {
+            key: EntityKey::new(&c, &id),
+            hash: content_hash(&doc),
+            doc,
         })
         .collect()
 }
@@ -133,24 +143,20 @@ impl View {
         let mut candidates: Vec<EntityKey> = Vec::new();
         for (query, closure) in updated {
             let mut fired = false;
-            let keys: Vec<EntityKey> = closure
-                .iter()
-                .map(|((c, id, _), _)| (c.clone(), id.clone()))
-                .collect();
+            let keys: Vec<EntityKey> = closure.iter().map(|e| e.key.clone()).collect();
             if self.members.get(&query) != Some(&keys) {
                 fired = true;
             }
-            for ((c, id, entity), h) in closure.iter() {
-                let key = (c.clone(), id.clone());
-                if self.sent.get(&key) != Some(h) {
-                    self.sent.insert(key.clone(), *h);
+            for HashedEntity { key, doc, hash } in closure.iter() {
+                if self.sent.get(key) != Some(hash) {
+                    self.sent.insert(key.clone(), *hash);
                     out.changes
-                        .collection_mut(c)
+                        .collection_mut(key.collection())
                         .sets
-                        .push((id.clone(), entity.clone()));
-                    seen.insert(key);
+                        .push((key.id().to_string(), doc.clone()));
+                    seen.insert(key.clone());
                     fired = true;
-                } else if seen.contains(&key) {
+                } else if seen.contains(key) {
                     fired = true;
                 }
             }
@@ -163,7 +169,7 @@ impl View {
             let mut fired = !delta.left.is_empty() || !delta.entered.is_empty();
             let members = self.members.entry(query.clone()).or_default();
             for id in delta.left {
-                let key = (collection.clone(), id);
+                let key = EntityKey::new(&collection, &id);
                 if let Some(i) = members.iter().position(|k| *k == key) {
                     members.swap_remove(i);
                     if let Some(n) = self.refs.get_mut(&key) {
@@ -176,19 +182,19 @@ impl View {
                 }
             }
             for id in delta.entered {
-                let key = (collection.clone(), id);
+                let key = EntityKey::new(&collection, &id);
                 *self.refs.entry(key.clone()).or_insert(0) += 1;
                 members.push(key);
             }
             for (id, entity, h) in delta.sets {
-                let key = (collection.clone(), id);
+                let key = EntityKey::new(&collection, &id);
                 if self.sent.get(&key) != Some(&h) {
                     self.sent.insert(key.clone(), h);
                     // Listed in `changes` so the collection keeps its place.
                     out.changes.collection_mut(&collection);
                     out.shared_sets.push((
                         collection.clone(),
-                        key.1.clone(),
+                        id,
                         entity.commit.encoded_set(entity.index),
                     ));
                     seen.insert(key);
@@ -203,7 +209,10 @@ impl View {
         }
         for key in candidates {
             if !self.refs.contains_key(&key) && self.sent.remove(&key).is_some() {
-                out.changes.collection_mut(&key.0).deletes.push(key.1);
+                out.changes
+                    .collection_mut(key.collection())
+                    .deletes
+                    .push(key.id().to_string());
             }
         }
         out

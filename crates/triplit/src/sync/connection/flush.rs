@@ -1,0 +1,249 @@
+//! After commits: recording which live queries they may affect, and the
+//! flush that brings those queries up to date (maintained results from the
+//! commits, shared results of identical queries, or a fresh run) and
+//! computes the `ENTITY_DATA` diff, with the read stamp it may carry.
+
+use std::sync::Arc;
+
+use ferry_core::Hlc;
+use ferry_store::StoreExt;
+
+use super::super::closure::Subscription;
+use super::super::maintained::Applied;
+use super::super::shared::SharedResult;
+use super::super::view::{ClosureEntity, HashedClosure, hash_closure};
+use super::SyncConnection;
+use super::frames::entity_data_shared;
+use crate::TriplitError;
+use crate::db::Commit;
+
+impl SyncConnection {
+    /// Records a commit; returns whether any live query may be affected.
+    pub fn note_commit(&mut self, commit: &Arc<Commit>) -> bool {
+        if commit.resync {
+            self.mark_all_dirty();
+            return true;
+        }
+        if let Some(seq) = commit.seq {
+            self.known_seq = self.known_seq.max(seq);
+        }
+        let mut relevant = self.check_schema();
+        for (c, _, _) in &commit.entities {
+            if self
+                .queries
+                .values()
+                .any(|q| q.subscription.collections().contains(c))
+            {
+                self.dirty.insert(c.clone());
+                relevant = true;
+            }
+        }
+        if relevant {
+            self.pending_commits.push(commit.clone());
+        }
+        relevant
+    }
+
+    /// Marks every query as needing a refresh (after missed commits).
+    pub fn mark_all_dirty(&mut self) {
+        self.check_schema();
+        self.known_seq = self.known_seq.max(*self.db.store().watch().borrow());
+        self.pending_commits.clear();
+        for q in self.queries.values_mut() {
+            q.maintained = None;
+            self.dirty
+                .extend(q.subscription.collections().iter().cloned());
+        }
+    }
+
+    /// Whether a flush is waiting for commits this connection has not
+    /// been told about yet (call [`SyncConnection::flush`] again soon).
+    pub fn flush_waiting(&self) -> bool {
+        self.stamp_wait.is_some() && !self.dirty.is_empty()
+    }
+
+    /// A read stamp for maintained results: every write stamped below it
+    /// must be among the commits applied, so it waits (returns `None`)
+    /// until the commits up to the feed position it was taken at arrived.
+    async fn maintained_stamp(&mut self) -> Result<Option<Hlc>, TriplitError> {
+        let (stamp, target) = match self.stamp_wait.take() {
+            Some((s, t)) if s > self.last_stamp.max(self.last_ack) => (s, t),
+            _ => {
+                let s = self.db.read_timestamp().await?;
+                (s, *self.db.store().watch().borrow())
+            }
+        };
+        if self.known_seq < target {
+            self.stamp_wait = Some((stamp, target));
+            return Ok(None);
+        }
+        Ok(Some(stamp))
+    }
+
+    /// When [`SyncConnection::settle`] should run next, in the database's
+    /// time-source milliseconds (see `settle.rs`).
+    pub fn settle_due_ms(&self) -> Option<u64> {
+        self.settle.due_ms()
+    }
+
+    /// Restates entities the client may have applied out of order (sent
+    /// twice in quick succession), once the connection has been quiet:
+    /// every query runs again and those entities are sent as they are now
+    /// (a delete for those no query holds). Returns the frame, if any.
+    pub async fn settle(&mut self) -> Result<Option<String>, TriplitError> {
+        let keys = self.settle.tick(self.db.time().now_ms());
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        for key in &keys {
+            self.view.unsend(key);
+        }
+        self.mark_all_dirty();
+        self.restating = Some(keys);
+        let out = self.flush().await;
+        self.restating = None;
+        out
+    }
+
+    /// Brings the queries affected by the recorded commits up to date —
+    /// maintained results from the commits themselves, the others by
+    /// running them again — and returns the `ENTITY_DATA` to send, if
+    /// anything changed for this client.
+    pub async fn flush(&mut self) -> Result<Option<String>, TriplitError> {
+        self.check_schema();
+        if self.dirty.is_empty() {
+            return Ok(None);
+        }
+        let affected: Vec<String> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| {
+                q.subscription
+                    .collections()
+                    .iter()
+                    .any(|c| self.dirty.contains(c))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if affected.is_empty() {
+            self.dirty.clear();
+            self.pending_commits.clear();
+            return Ok(None);
+        }
+        let mut stamp: Option<Hlc> = None;
+        if affected
+            .iter()
+            .any(|id| self.queries[id].maintained.is_some())
+        {
+            match self.maintained_stamp().await? {
+                Some(s) => stamp = Some(s),
+                None => return Ok(None),
+            }
+        }
+        self.dirty.clear();
+        let pending = std::mem::take(&mut self.pending_commits);
+        let mut deltas = Vec::new();
+        let mut rerun: Vec<(String, Arc<Subscription>)> = Vec::new();
+        for id in affected {
+            let q = self.queries.get_mut(&id).expect("affected query is live");
+            let applied = q.maintained.as_mut().map(|m| m.apply(&pending));
+            match applied {
+                Some(Ok(Applied::Changed(d))) => {
+                    if !d.is_empty() {
+                        deltas.push((id, q.subscription.collection().to_string(), d));
+                    }
+                }
+                Some(Ok(Applied::Refill)) | Some(Err(_)) | None => {
+                    q.maintained = None;
+                    rerun.push((id, q.subscription.clone()));
+                }
+            }
+        }
+        // Reuse what another connection computed for the same query when
+        // it covers every commit this one knows of.
+        let mut closures: Vec<(String, Arc<HashedClosure>, u64)> = Vec::with_capacity(rerun.len());
+        let mut misses = Vec::new();
+        for (id, sub) in rerun {
+            match self.shared.get(
+                sub.prepared(),
+                self.known_seq,
+                self.last_stamp.max(self.last_ack),
+            ) {
+                Some(hit) => {
+                    stamp = Some(stamp.map_or(hit.stamp, |s| s.min(hit.stamp)));
+                    closures.push((id, hit.closure, hit.seq));
+                }
+                None => misses.push((id, sub)),
+            }
+        }
+        if !misses.is_empty() {
+            let seq = *self.db.store().watch().borrow();
+            let fresh = self.db.read_timestamp().await?;
+            let computed: Vec<(String, Arc<Subscription>, Vec<ClosureEntity>)> = self
+                .db
+                .store()
+                .read(move |txn| {
+                    let mut out = Vec::with_capacity(misses.len());
+                    for (id, sub) in misses {
+                        let closure = sub.closure(txn)?;
+                        out.push((id, sub, closure));
+                    }
+                    Ok::<_, TriplitError>(out)
+                })
+                .await?;
+            for (id, sub, closure) in computed {
+                let closure = Arc::new(hash_closure(closure));
+                self.shared.put(
+                    sub.prepared(),
+                    SharedResult {
+                        seq,
+                        stamp: fresh,
+                        closure: closure.clone(),
+                    },
+                );
+                closures.push((id, closure, seq));
+            }
+            stamp = Some(stamp.map_or(fresh, |s| s.min(fresh)));
+        }
+        for (id, closure, seq) in &closures {
+            if let Some(q) = self.queries.get_mut(id) {
+                q.maintain(closure, (*seq).max(self.known_seq));
+            }
+        }
+        let stamp = stamp.unwrap_or(self.last_stamp);
+        let mut change = self.view.update_all(
+            closures.into_iter().map(|(id, c, _)| (id, c)).collect(),
+            deltas,
+        );
+        match self.restating.take() {
+            // Suspects no query holds any more: delete them again.
+            Some(keys) => {
+                for key in keys.into_iter().filter(|k| !self.view.holds(k)) {
+                    let deletes = &mut change.changes.collection_mut(key.collection()).deletes;
+                    if !deletes.iter().any(|d| d == key.id()) {
+                        deletes.push(key.id().to_string());
+                    }
+                }
+            }
+            None => {
+                let shared: Vec<(String, String)> = change
+                    .shared_sets
+                    .iter()
+                    .map(|(c, id, _)| (c.clone(), id.clone()))
+                    .collect();
+                self.settle
+                    .sent(self.db.time().now_ms(), &change.changes, &shared);
+            }
+        }
+        if change.changes.is_empty() && change.shared_sets.is_empty() {
+            return Ok(None);
+        }
+        self.last_stamp = self.last_stamp.max(stamp);
+        Ok(Some(entity_data_shared(
+            &change.changes,
+            &change.shared_sets,
+            stamp,
+            &change.fired,
+        )))
+    }
+}
