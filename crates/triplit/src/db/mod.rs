@@ -70,6 +70,8 @@ pub struct TriplitDb {
     /// it to notice a schema change).
     schema_generation: AtomicU64,
     commits: broadcast::Sender<Arc<Commit>>,
+    /// Write-permission clauses prepared for earlier transactions.
+    write_clauses: Arc<crate::permissions::ClauseCache>,
     /// Client schema hashes found compatible during this process's life.
     compatible_hashes: parking_lot::Mutex<std::collections::HashSet<u32>>,
 }
@@ -164,6 +166,7 @@ impl TriplitDb {
             }),
             schema_generation: AtomicU64::new(0),
             commits: broadcast::channel(1024).0,
+            write_clauses: Default::default(),
             compatible_hashes: Default::default(),
         })
     }

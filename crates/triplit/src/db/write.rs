@@ -11,7 +11,7 @@ use super::{SCHEMA_ENTITY, TriplitDb, schema_entity};
 use crate::changes::DbChanges;
 use crate::indexes::{self, Registry};
 use crate::merge::{apply_change, combine_patches, deep_is_empty};
-use crate::permissions::{WriteDelta, WriteOp, check_write_permissions};
+use crate::permissions::{ClauseCache, WriteDelta, WriteOp, check_write_permissions};
 use crate::schema::Schema;
 use crate::session::Session;
 use crate::{TriplitError, keys, types};
@@ -216,10 +216,11 @@ fn read_entity(
 /// attribute indexes the stored registry names exact.
 fn apply(
     txn: &mut dyn WriteTxn,
-    schema: Option<&Schema>,
+    schema: Option<&Arc<Schema>>,
     session: &Session,
     changes: &DbChanges,
     stamp: Hlc,
+    clauses: &ClauseCache,
 ) -> Result<Vec<Touched>, TriplitError> {
     let stamp_bytes = stamp.to_bytes();
     let registry = Registry::load(txn)?;
@@ -346,7 +347,7 @@ fn apply(
         && !deltas.is_empty()
     {
         let view: &dyn ferry_store::ReadTxn = &*txn;
-        check_write_permissions(view, schema, session, &deltas)?;
+        check_write_permissions(view, schema, session, &deltas, clauses)?;
     }
     Ok(touched.into_iter().flatten().collect())
 }
@@ -392,6 +393,7 @@ impl TriplitDb {
         }
         let schema = self.schema();
         let stamps = self.stamps.clone();
+        let clauses = self.write_clauses.clone();
         let session = session.clone();
         let changes = Arc::new(tx.changes);
         let started = std::time::Instant::now();
@@ -402,7 +404,7 @@ impl TriplitDb {
             .write(move |txn| {
                 let stamp = stamps.for_write();
                 taken_in.lock().push(stamp);
-                let touched = apply(txn, schema.as_deref(), &session, &changes, stamp)?;
+                let touched = apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
                 persist_clock(txn, stamp)?;
                 txn.set_change(feed_record(stamp, &touched));
                 Ok::<_, TriplitError>((stamp, touched))
