@@ -6,7 +6,9 @@
 //! `SAVEPOINT` so that a job that rolls back, fails or panics discards only
 //! its own writes. Change records get their sequence numbers in job order.
 //! Nobody hears back before the `COMMIT` (one fsync for the whole group)
-//! has succeeded; if it fails, every job of the group gets the error.
+//! has succeeded; if it fails, every job of the group gets the error. Jobs
+//! that left a post-commit hook (`WriteTxn::set_change_with`) have it run
+//! after the `COMMIT` and before `watch` announces the new position.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
-use ferry_store::{KeyRange, ReadTxn, StoreError, WriteFn, WriteOutcome, WriteTxn};
+use ferry_store::{KeyRange, OnCommit, ReadTxn, StoreError, WriteFn, WriteOutcome, WriteTxn};
 use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
@@ -81,6 +83,7 @@ fn copy_error(error: &StoreError) -> StoreError {
 struct WriteView<'c> {
     conn: &'c Connection,
     change: Option<Vec<u8>>,
+    on_commit: Option<OnCommit>,
 }
 
 impl ReadTxn for WriteView<'_> {
@@ -120,6 +123,12 @@ impl WriteTxn for WriteView<'_> {
 
     fn set_change(&mut self, payload: Vec<u8>) {
         self.change = Some(payload);
+        self.on_commit = None;
+    }
+
+    fn set_change_with(&mut self, payload: Vec<u8>, on_commit: OnCommit) {
+        self.change = Some(payload);
+        self.on_commit = Some(on_commit);
     }
 }
 
@@ -199,6 +208,9 @@ impl Writer {
     /// Runs one group of jobs in a single transaction and answers them.
     fn run_group(&mut self, group: Vec<Job>) {
         let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
+        // Post-commit hooks of the jobs in the open transaction, run once
+        // it is durable and before `watch` moves (see `set_change_with`).
+        let mut hooks: Vec<(u64, OnCommit)> = Vec::new();
         let mut seq = self.last_seq;
         let mut in_txn = false;
         // Jobs answered inside the currently open transaction.
@@ -212,7 +224,9 @@ impl Writer {
                 in_txn = true;
             }
             let answer = match job {
-                Job::Write { f, reply } => Answer::Write(reply, self.run_job(f, &mut seq)),
+                Job::Write { f, reply } => {
+                    Answer::Write(reply, self.run_job(f, &mut seq, &mut hooks))
+                }
                 Job::Prune { before, reply } => {
                     let result = self.in_savepoint(|conn| {
                         let deleted = conn
@@ -238,6 +252,7 @@ impl Writer {
                 );
                 tracing::error!(%error, "sqlite group transaction lost");
                 answers = answers.into_iter().map(|a| a.fail(&error)).collect();
+                hooks.clear();
                 seq = self.last_seq;
                 in_txn = false;
                 txn_jobs = 0;
@@ -252,8 +267,15 @@ impl Writer {
                         let _ = exec(&self.conn, "ROLLBACK");
                     }
                     answers = answers.into_iter().map(|a| a.fail(&error)).collect();
+                    hooks.clear();
                     seq = self.last_seq;
                 }
+            }
+        }
+        for (seq, hook) in hooks {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hook(seq))) {
+                let msg = panic_message(payload.as_ref());
+                tracing::error!(panic = %msg, seq, "post-commit hook panicked");
             }
         }
         if seq != self.last_seq {
@@ -318,9 +340,19 @@ impl Writer {
 
     /// Runs one write closure in its savepoint and, if it commits a change
     /// record, appends it with the next sequence number.
-    fn run_job(&self, mut f: WriteFn, seq: &mut u64) -> Result<Option<u64>, StoreError> {
+    fn run_job(
+        &self,
+        mut f: WriteFn,
+        seq: &mut u64,
+        hooks: &mut Vec<(u64, OnCommit)>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut on_commit = None;
         let result = self.in_savepoint(|conn| {
-            let mut view = WriteView { conn, change: None };
+            let mut view = WriteView {
+                conn,
+                change: None,
+                on_commit: None,
+            };
             let outcome = match catch_unwind(AssertUnwindSafe(|| f(&mut view))) {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(e)) => return (false, Err(e)),
@@ -332,6 +364,7 @@ impl Writer {
                 }
             };
             let change = view.change.take();
+            on_commit = view.on_commit.take();
             match (outcome, change) {
                 (WriteOutcome::Rollback, _) => (false, Ok(None)),
                 (WriteOutcome::Commit, None) => (true, Ok(None)),
@@ -353,6 +386,9 @@ impl Writer {
         let result = result.and_then(|r| r);
         if let Ok(Some(next)) = result {
             *seq = next;
+            if let Some(hook) = on_commit {
+                hooks.push((next, hook));
+            }
         }
         result
     }

@@ -32,6 +32,6 @@ pub use clock::{CLOCK_KEY, load_clock_floor, persist_clock};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use txn::{
-    Change, KeyRange, ReadFn, ReadTxn, ScanVisitor, Store, StoreExt, WriteFn, WriteOutcome,
-    WriteTxn,
+    Change, KeyRange, OnCommit, ReadFn, ReadTxn, ScanVisitor, Store, StoreExt, WriteFn,
+    WriteOutcome, WriteTxn,
 };

@@ -5,7 +5,10 @@
 //! broadcasts each record as a [`Commit`] to the realtime sessions. Local
 //! writes and writes made by other Ferry nodes sharing the same store go
 //! through the same path, in the same (feed) order; the clock observes
-//! every stamp it sees, so this node's next stamps are above them.
+//! every stamp it sees, so this node's next stamps are above them. This
+//! process's own commits are not read back: the commit path hands them
+//! over by feed position (`handoff.rs`), and only the positions it did not
+//! fill are read from the store.
 
 use std::sync::Arc;
 
@@ -50,30 +53,46 @@ impl TriplitDb {
         let mut watch = self.store.watch();
         let mut last = *watch.borrow_and_update();
         let mut pruned_at = last;
+        self.handoff.enable();
         loop {
             if watch.changed().await.is_err() {
                 return;
             }
             loop {
-                let batch = match self.store.changes_since(last, BATCH).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the change feed failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                        continue;
-                    }
-                };
-                let full = batch.len() == BATCH;
-                for change in batch {
-                    last = change.seq;
-                    match parse_record(change.seq, &change.payload) {
-                        Some(commit) => {
-                            self.clock.observe(commit.timestamp);
-                            self.observe_schema(&commit);
-                            let _ = self.commits.send(Arc::new(commit));
+                // This process's own commits were handed over by the
+                // commit path (`handoff.rs`) and need no read; from the
+                // first position missing there, the feed is read.
+                let target = *watch.borrow_and_update();
+                while last < target {
+                    let Some(commit) = self.handoff.take(last + 1) else {
+                        break;
+                    };
+                    last += 1;
+                    self.publish(commit);
+                }
+                let mut full = false;
+                if last < target {
+                    let batch = match self.store.changes_since(last, BATCH).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading the change feed failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                            continue;
                         }
-                        None => {
-                            tracing::warn!(seq = change.seq, "skipping an unreadable change record")
+                    };
+                    full = batch.len() == BATCH;
+                    for change in batch {
+                        last = change.seq;
+                        let commit = self
+                            .handoff
+                            .take(change.seq)
+                            .or_else(|| parse_record(change.seq, &change.payload));
+                        match commit {
+                            Some(commit) => self.publish(commit),
+                            None => tracing::warn!(
+                                seq = change.seq,
+                                "skipping an unreadable change record"
+                            ),
                         }
                     }
                 }
@@ -86,6 +105,13 @@ impl TriplitDb {
                 }
             }
         }
+    }
+
+    /// Hands one commit to fan-out (called in feed order).
+    fn publish(&self, commit: Commit) {
+        self.clock.observe(commit.timestamp);
+        self.observe_schema(&commit);
+        let _ = self.commits.send(Arc::new(commit));
     }
 }
 

@@ -399,6 +399,7 @@ impl TriplitDb {
         let started = std::time::Instant::now();
         let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
         let taken_in = taken.clone();
+        let handoff = self.handoff.enabled().then(|| self.handoff.clone());
         let result = self
             .store
             .write(move |txn| {
@@ -406,14 +407,28 @@ impl TriplitDb {
                 taken_in.lock().push(stamp);
                 let touched = apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
                 persist_clock(txn, stamp)?;
-                txn.set_change(feed_record(stamp, &touched));
-                Ok::<_, TriplitError>((stamp, touched))
+                let record = feed_record(stamp, &touched);
+                match &handoff {
+                    // The feed follower takes the commit as it is instead
+                    // of reading the record back (`handoff.rs`).
+                    Some(handoff) => {
+                        let handoff = handoff.clone();
+                        txn.set_change_with(
+                            record,
+                            Box::new(move |seq| {
+                                handoff.deposit(Commit::new(Some(seq), stamp, touched));
+                            }),
+                        );
+                    }
+                    None => txn.set_change(record),
+                }
+                Ok::<_, TriplitError>(stamp)
             })
             .await;
         for stamp in taken.lock().drain(..) {
             self.stamps.settle(stamp);
         }
-        let ((stamp, _touched), _seq) = result?;
+        let (stamp, _seq) = result?;
         metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
         metrics::histogram!("ferry_commit_duration_seconds", "protocol" => "triplit")
             .record(started.elapsed().as_secs_f64());
