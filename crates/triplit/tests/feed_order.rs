@@ -15,7 +15,10 @@ use serde_json::{Map, Value, json};
 const EACH: usize = 200;
 
 fn entity(id: &str) -> Map<String, Value> {
-    json!({"id": id, "n": 1}).as_object().cloned().unwrap_or_default()
+    json!({"id": id, "n": 1})
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Another node's commit: its change record, written straight to the store.

@@ -82,7 +82,10 @@ mod tests {
     fn takes_in_order_and_drops_what_the_follower_passed() {
         let h = Handoff::default();
         h.deposit(commit(1));
-        assert!(h.take(1).is_none(), "nothing is kept before a follower runs");
+        assert!(
+            h.take(1).is_none(),
+            "nothing is kept before a follower runs"
+        );
         h.enable();
         for seq in [2, 3, 5, 6] {
             h.deposit(commit(seq));

@@ -78,7 +78,11 @@ impl ClauseCache {
         let key: Key = (claims.clone(), collection.to_string(), op);
         {
             let mut state = self.state.lock();
-            if state.schema.as_ref().is_some_and(|s| Arc::ptr_eq(s, schema)) {
+            if state
+                .schema
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, schema))
+            {
                 if let Some(found) = state.entries.get(&key) {
                     return Ok(found.clone());
                 }
@@ -89,7 +93,11 @@ impl ClauseCache {
         }
         let clause = prepare()?.map(Arc::new);
         let mut state = self.state.lock();
-        if state.schema.as_ref().is_some_and(|s| Arc::ptr_eq(s, schema)) {
+        if state
+            .schema
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, schema))
+        {
             if state.entries.len() >= MAX_CLAUSES {
                 state.entries.clear();
             }
