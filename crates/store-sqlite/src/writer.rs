@@ -2,9 +2,10 @@
 //!
 //! Jobs arrive over a channel. The thread blocks for one, drains whatever
 //! else is already queued (up to [`SqliteConfig::max_batch`]), and runs the
-//! whole group in one `BEGIN IMMEDIATE … COMMIT`, each job inside its own
-//! `SAVEPOINT` so that a job that rolls back, fails or panics discards only
-//! its own writes. Change records get their sequence numbers in job order.
+//! whole group in one `BEGIN IMMEDIATE … COMMIT`, each job after the first
+//! inside its own `SAVEPOINT` so that a job that rolls back, fails or panics
+//! discards only its own writes (the first one rolls back the transaction,
+//! which holds nothing else yet, and the next job begins a new one). Change records get their sequence numbers in job order.
 //! Nobody hears back before the `COMMIT` (one fsync for the whole group)
 //! has succeeded; if it fails, every job of the group gets the error. Jobs
 //! that left a post-commit hook (`WriteTxn::set_change_with`) have it run
@@ -143,6 +144,9 @@ pub(crate) struct Writer {
     /// Set when a savepoint could not be resolved and the open transaction
     /// must not commit.
     abandoned: Cell<bool>,
+    /// Set when the first job of a transaction, which runs without a
+    /// savepoint, discarded its writes by rolling the transaction back.
+    discarded_alone: Cell<bool>,
 }
 
 impl Writer {
@@ -164,6 +168,7 @@ impl Writer {
             stats,
             max_batch: config.max_batch.max(1),
             abandoned: Cell::new(false),
+            discarded_alone: Cell::new(false),
         })
     }
 
@@ -223,12 +228,17 @@ impl Writer {
                 }
                 in_txn = true;
             }
+            // The first job of a transaction needs no savepoint: if it
+            // discards its writes, rolling back the transaction discards
+            // nothing else (and saves copying every page it touches into a
+            // savepoint journal, the whole cost at one writer).
+            let alone = txn_jobs == 0;
             let answer = match job {
                 Job::Write { f, reply } => {
-                    Answer::Write(reply, self.run_job(f, &mut seq, &mut hooks))
+                    Answer::Write(reply, self.run_job(f, &mut seq, &mut hooks, alone))
                 }
                 Job::Prune { before, reply } => {
-                    let result = self.in_savepoint(|conn| {
+                    let result = self.in_savepoint(false, |conn| {
                         let deleted = conn
                             .prepare_cached("DELETE FROM changes WHERE seq < ?1")
                             .and_then(|mut stmt| stmt.execute([seq_to_sql(before)]))
@@ -241,6 +251,13 @@ impl Writer {
             };
             answers.push(answer);
             txn_jobs += 1;
+            if self.discarded_alone.take() {
+                // Nothing else was in that transaction: the next job
+                // begins a new one.
+                in_txn = false;
+                txn_jobs = 0;
+                continue;
+            }
             if self.abandoned.take() || self.conn.is_autocommit() {
                 if !self.conn.is_autocommit() {
                     let _ = exec(&self.conn, "ROLLBACK");
@@ -313,14 +330,30 @@ impl Writer {
     /// writes (release) or discard them (roll back to the savepoint). If the
     /// savepoint itself cannot be handled, the whole transaction is rolled
     /// back, which the caller notices through `is_autocommit`.
+    /// With `alone` (the first job of its transaction) there is no
+    /// savepoint: discarding rolls back the whole transaction and sets
+    /// `discarded_alone`.
     fn in_savepoint<T>(
         &self,
+        alone: bool,
         body: impl FnOnce(&Connection) -> (bool, T),
     ) -> Result<T, StoreError> {
-        exec(&self.conn, "SAVEPOINT job")?;
+        if !alone {
+            exec(&self.conn, "SAVEPOINT job")?;
+        }
         let (keep, result) = body(&self.conn);
         if self.conn.is_autocommit() {
             // SQLite already rolled back the transaction, savepoint included.
+            return Ok(result);
+        }
+        if alone {
+            if !keep {
+                if let Err(e) = exec(&self.conn, "ROLLBACK") {
+                    self.abandoned.set(true);
+                    return Err(e);
+                }
+                self.discarded_alone.set(true);
+            }
             return Ok(result);
         }
         let control = if keep {
@@ -345,9 +378,10 @@ impl Writer {
         mut f: WriteFn,
         seq: &mut u64,
         hooks: &mut Vec<(u64, OnCommit)>,
+        alone: bool,
     ) -> Result<Option<u64>, StoreError> {
         let mut on_commit = None;
-        let result = self.in_savepoint(|conn| {
+        let result = self.in_savepoint(alone, |conn| {
             let mut view = WriteView {
                 conn,
                 change: None,
