@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use ferry_triplit::db::Commit;
 use ferry_triplit::session::Session;
 use ferry_triplit::sync::{CloseReason, Outbound, SyncConnection, close, close_retry};
 use futures::{SinkExt, StreamExt};
@@ -184,10 +185,15 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
     };
     let mut stalled = false;
 
-    let mut commits = state.db.subscribe_commits();
+    // Commits are followed only while the session needs them (live
+    // queries, or a schema-hash admission): a writer-only socket is not
+    // woken by every commit of every other socket.
+    let mut commits: Option<broadcast::Receiver<Arc<Commit>>> = None;
     let mut flush_at: Option<Instant> = None;
     let mut live = 0usize;
     let _ = push_pending(conn.start(params.get("schema").map(String::as_str)), &push);
+    let want = conn.follows_commits();
+    follow_commits(&state, &mut conn, &mut commits, want);
     loop {
         let expiry = conn.session().expires_at_ms.map(|exp| {
             Instant::now() + Duration::from_millis(exp.saturating_sub(state.time.now_ms()))
@@ -224,6 +230,9 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                             continue;
                         }
                         let mut ok = true;
+                        // Before the frame: a query it connects must not
+                        // miss a commit made after its read.
+                        follow_commits(&state, &mut conn, &mut commits, true);
                         for out in Box::pin(conn.handle_text(text.as_str())).await {
                             ok &= match out {
                                 Outbound::Text(t) => push(Message::Text(t.into())),
@@ -251,7 +260,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 }
             }
-            commit = commits.recv() => {
+            commit = next_commit(&mut commits), if commits.is_some() => {
                 match commit {
                     Ok(c) => {
                         if conn.note_commit(&c) && flush_at.is_none() {
@@ -339,6 +348,8 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
         if !push_pending(conn.take_outbound(), &push) {
             break;
         }
+        let want = conn.follows_commits();
+        follow_commits(&state, &mut conn, &mut commits, want);
         let now_live = conn.live_queries();
         if now_live != live {
             ::metrics::gauge!(LIVE_QUERIES, "protocol" => "triplit")
@@ -412,6 +423,36 @@ fn frame_size(msg: &Message) -> usize {
         Message::Text(t) => t.len(),
         Message::Binary(b) => b.len(),
         _ => 16,
+    }
+}
+
+/// Starts (`want`) or stops following commits. A session that starts again
+/// has not been told of the commits in between: it holds no live query
+/// then, so it only needs to know that it saw the feed up to here, which
+/// `mark_all_dirty` records once the new receiver exists.
+fn follow_commits(
+    state: &AppState,
+    conn: &mut SyncConnection,
+    commits: &mut Option<broadcast::Receiver<Arc<Commit>>>,
+    want: bool,
+) {
+    match (want, commits.is_some()) {
+        (true, false) => {
+            *commits = Some(state.db.subscribe_commits());
+            conn.mark_all_dirty();
+        }
+        (false, true) => *commits = None,
+        _ => {}
+    }
+}
+
+/// The next commit, when following them.
+async fn next_commit(
+    commits: &mut Option<broadcast::Receiver<Arc<Commit>>>,
+) -> Result<Arc<Commit>, broadcast::error::RecvError> {
+    match commits {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

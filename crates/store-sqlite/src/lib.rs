@@ -27,8 +27,10 @@
 //!
 //! The writer blocks for a job, then drains every job already queued (up to
 //! [`SqliteConfig::max_batch`]) and runs them in one `BEGIN IMMEDIATE` …
-//! `COMMIT`. Each job runs inside its own `SAVEPOINT`, so a job that rolls
-//! back, returns an error or panics discards only its own writes. Change
+//! `COMMIT`. Each job after the first runs inside its own `SAVEPOINT`, so a
+//! job that rolls back, returns an error or panics discards only its own
+//! writes; the first needs none (discarding it rolls back a transaction
+//! that holds nothing else, and the next job begins a new one). Change
 //! records are numbered in job order. Replies go out only after the one
 //! `COMMIT` succeeded, which makes the cost of the fsync shared by the
 //! whole group; if the commit fails, every job in the group gets the error.

@@ -2,11 +2,14 @@
 //!
 //! Jobs arrive over a channel. The thread blocks for one, drains whatever
 //! else is already queued (up to [`SqliteConfig::max_batch`]), and runs the
-//! whole group in one `BEGIN IMMEDIATE … COMMIT`, each job inside its own
-//! `SAVEPOINT` so that a job that rolls back, fails or panics discards only
-//! its own writes. Change records get their sequence numbers in job order.
+//! whole group in one `BEGIN IMMEDIATE … COMMIT`, each job after the first
+//! inside its own `SAVEPOINT` so that a job that rolls back, fails or panics
+//! discards only its own writes (the first one rolls back the transaction,
+//! which holds nothing else yet, and the next job begins a new one). Change records get their sequence numbers in job order.
 //! Nobody hears back before the `COMMIT` (one fsync for the whole group)
-//! has succeeded; if it fails, every job of the group gets the error.
+//! has succeeded; if it fails, every job of the group gets the error. Jobs
+//! that left a post-commit hook (`WriteTxn::set_change_with`) have it run
+//! after the `COMMIT` and before `watch` announces the new position.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
-use ferry_store::{KeyRange, ReadTxn, StoreError, WriteFn, WriteOutcome, WriteTxn};
+use ferry_store::{KeyRange, OnCommit, ReadTxn, StoreError, WriteFn, WriteOutcome, WriteTxn};
 use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
@@ -83,6 +86,7 @@ fn copy_error(error: &StoreError) -> StoreError {
 struct WriteView<'c> {
     conn: &'c Connection,
     change: Option<Vec<u8>>,
+    on_commit: Option<OnCommit>,
 }
 
 impl ReadTxn for WriteView<'_> {
@@ -122,6 +126,12 @@ impl WriteTxn for WriteView<'_> {
 
     fn set_change(&mut self, payload: Vec<u8>) {
         self.change = Some(payload);
+        self.on_commit = None;
+    }
+
+    fn set_change_with(&mut self, payload: Vec<u8>, on_commit: OnCommit) {
+        self.change = Some(payload);
+        self.on_commit = Some(on_commit);
     }
 }
 
@@ -136,6 +146,9 @@ pub(crate) struct Writer {
     /// Set when a savepoint could not be resolved and the open transaction
     /// must not commit.
     abandoned: Cell<bool>,
+    /// Set when the first job of a transaction, which runs without a
+    /// savepoint, discarded its writes by rolling the transaction back.
+    discarded_alone: Cell<bool>,
 }
 
 impl Writer {
@@ -157,6 +170,7 @@ impl Writer {
             stats,
             max_batch: config.max_batch.max(1),
             abandoned: Cell::new(false),
+            discarded_alone: Cell::new(false),
         })
     }
 
@@ -201,6 +215,9 @@ impl Writer {
     /// Runs one group of jobs in a single transaction and answers them.
     fn run_group(&mut self, group: Vec<Job>) {
         let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
+        // Post-commit hooks of the jobs in the open transaction, run once
+        // it is durable and before `watch` moves (see `set_change_with`).
+        let mut hooks: Vec<(u64, OnCommit)> = Vec::new();
         let mut seq = self.last_seq;
         let mut in_txn = false;
         // Jobs answered inside the currently open transaction.
@@ -213,10 +230,17 @@ impl Writer {
                 }
                 in_txn = true;
             }
+            // The first job of a transaction needs no savepoint: if it
+            // discards its writes, rolling back the transaction discards
+            // nothing else (and saves copying every page it touches into a
+            // savepoint journal, the whole cost at one writer).
+            let alone = txn_jobs == 0;
             let answer = match job {
-                Job::Write { f, reply } => Answer::Write(reply, self.run_job(f, &mut seq)),
+                Job::Write { f, reply } => {
+                    Answer::Write(reply, self.run_job(f, &mut seq, &mut hooks, alone))
+                }
                 Job::Prune { before, reply } => {
-                    let result = self.in_savepoint(|conn| {
+                    let result = self.in_savepoint(false, |conn| {
                         let deleted = conn
                             .prepare_cached("DELETE FROM changes WHERE seq < ?1")
                             .and_then(|mut stmt| stmt.execute([seq_to_sql(before)]))
@@ -229,6 +253,13 @@ impl Writer {
             };
             answers.push(answer);
             txn_jobs += 1;
+            if self.discarded_alone.take() {
+                // Nothing else was in that transaction: the next job
+                // begins a new one.
+                in_txn = false;
+                txn_jobs = 0;
+                continue;
+            }
             if self.abandoned.take() || self.conn.is_autocommit() {
                 if !self.conn.is_autocommit() {
                     let _ = exec(&self.conn, "ROLLBACK");
@@ -240,6 +271,7 @@ impl Writer {
                 );
                 tracing::error!(%error, "sqlite group transaction lost");
                 answers = answers.into_iter().map(|a| a.fail(&error)).collect();
+                hooks.clear();
                 seq = self.last_seq;
                 in_txn = false;
                 txn_jobs = 0;
@@ -254,8 +286,15 @@ impl Writer {
                         let _ = exec(&self.conn, "ROLLBACK");
                     }
                     answers = answers.into_iter().map(|a| a.fail(&error)).collect();
+                    hooks.clear();
                     seq = self.last_seq;
                 }
+            }
+        }
+        for (seq, hook) in hooks {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hook(seq))) {
+                let msg = panic_message(payload.as_ref());
+                tracing::error!(panic = %msg, seq, "post-commit hook panicked");
             }
         }
         if seq != self.last_seq {
@@ -293,14 +332,30 @@ impl Writer {
     /// writes (release) or discard them (roll back to the savepoint). If the
     /// savepoint itself cannot be handled, the whole transaction is rolled
     /// back, which the caller notices through `is_autocommit`.
+    /// With `alone` (the first job of its transaction) there is no
+    /// savepoint: discarding rolls back the whole transaction and sets
+    /// `discarded_alone`.
     fn in_savepoint<T>(
         &self,
+        alone: bool,
         body: impl FnOnce(&Connection) -> (bool, T),
     ) -> Result<T, StoreError> {
-        exec(&self.conn, "SAVEPOINT job")?;
+        if !alone {
+            exec(&self.conn, "SAVEPOINT job")?;
+        }
         let (keep, result) = body(&self.conn);
         if self.conn.is_autocommit() {
             // SQLite already rolled back the transaction, savepoint included.
+            return Ok(result);
+        }
+        if alone {
+            if !keep {
+                if let Err(e) = exec(&self.conn, "ROLLBACK") {
+                    self.abandoned.set(true);
+                    return Err(e);
+                }
+                self.discarded_alone.set(true);
+            }
             return Ok(result);
         }
         let control = if keep {
@@ -320,9 +375,20 @@ impl Writer {
 
     /// Runs one write closure in its savepoint and, if it commits a change
     /// record, appends it with the next sequence number.
-    fn run_job(&self, mut f: WriteFn, seq: &mut u64) -> Result<Option<u64>, StoreError> {
-        let result = self.in_savepoint(|conn| {
-            let mut view = WriteView { conn, change: None };
+    fn run_job(
+        &self,
+        mut f: WriteFn,
+        seq: &mut u64,
+        hooks: &mut Vec<(u64, OnCommit)>,
+        alone: bool,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut on_commit = None;
+        let result = self.in_savepoint(alone, |conn| {
+            let mut view = WriteView {
+                conn,
+                change: None,
+                on_commit: None,
+            };
             let outcome = match catch_unwind(AssertUnwindSafe(|| f(&mut view))) {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(e)) => return (false, Err(e)),
@@ -334,6 +400,7 @@ impl Writer {
                 }
             };
             let change = view.change.take();
+            on_commit = view.on_commit.take();
             match (outcome, change) {
                 (WriteOutcome::Rollback, _) => (false, Ok(None)),
                 (WriteOutcome::Commit, None) => (true, Ok(None)),
@@ -355,6 +422,9 @@ impl Writer {
         let result = result.and_then(|r| r);
         if let Ok(Some(next)) = result {
             *seq = next;
+            if let Some(hook) = on_commit {
+                hooks.push((next, hook));
+            }
         }
         result
     }

@@ -19,3 +19,6 @@ fn open(dir: &Path) -> OpenFuture {
 }
 
 ferry_store::store_conformance_tests!(durable, open);
+
+// The commit path's hand-over to the feed follower relies on it.
+ferry_store::store_conformance_tests!(@case post_commit_hooks_called, open);

@@ -75,6 +75,44 @@ async fn get(store: &SqliteStore, key: &'static [u8]) -> Option<Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discarded_first_job_leaves_the_rest_of_its_group_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, SqliteConfig::default()).await;
+    let (release, parked) = park_writer(&store).await;
+    // The first job of the next group runs without a savepoint.
+    let s = store.clone();
+    let error_a = submit(Box::pin(async move {
+        s.write_boxed(Box::new(|txn| {
+            txn.put(b"a", b"1")?;
+            txn.set_change(b"never".to_vec());
+            Err(StoreError::Backend("refused by the caller".into()))
+        }))
+        .await
+    }));
+    let s = store.clone();
+    let commit_b = submit(Box::pin(async move {
+        s.write(|txn| {
+            let seen = txn.get(b"a")?;
+            txn.put(b"b", b"1")?;
+            txn.set_change(b"kept".to_vec());
+            Ok::<_, StoreError>(seen)
+        })
+        .await
+    }));
+    release.send(()).unwrap();
+    assert_eq!(parked.await.unwrap().unwrap(), None);
+    assert!(error_a.await.is_err());
+    let (seen, seq) = commit_b.await.unwrap();
+    assert_eq!(seen, None, "the discarded job's write is not visible");
+    assert_eq!(seq, Some(1));
+    assert!(get(&store, b"a").await.is_none());
+    assert!(get(&store, b"b").await.is_some());
+    let changes = store.changes_since(0, 10).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].payload, b"kept".to_vec());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_group_isolates_its_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, SqliteConfig::default()).await;

@@ -253,6 +253,74 @@ pub async fn change_feed(store: Arc<dyn Store>) {
     );
 }
 
+/// A post-commit hook ([`crate::WriteTxn::set_change_with`]) is called at
+/// most once, with the committed record's sequence number, before `watch`
+/// shows that number; never for a transaction that rolls back or fails.
+/// A backend may drop hooks altogether (then it must drop all of them).
+pub async fn post_commit_hooks(store: Arc<dyn Store>) {
+    check_post_commit_hooks(store).await;
+}
+
+/// [`post_commit_hooks`] for a backend that promises to call them.
+pub async fn post_commit_hooks_called(store: Arc<dyn Store>) {
+    assert_eq!(
+        check_post_commit_hooks(store).await,
+        3,
+        "every committed hook was called"
+    );
+}
+
+/// Returns how many hooks were called.
+async fn check_post_commit_hooks(store: Arc<dyn Store>) -> usize {
+    let s = store.as_ref();
+    let watch = s.watch();
+    let calls: Arc<parking_lot::Mutex<Vec<(u64, u64)>>> = Default::default();
+    let hook = |calls: &Arc<parking_lot::Mutex<Vec<(u64, u64)>>>| -> crate::OnCommit {
+        let calls = calls.clone();
+        let watch = watch.clone();
+        Box::new(move |seq| calls.lock().push((seq, *watch.borrow())))
+    };
+    let mut seqs = Vec::new();
+    for i in 0..3u8 {
+        let h = hook(&calls);
+        let mut h = Some(h);
+        let (_, seq) = s
+            .write(move |txn| {
+                txn.put(&k(&["h", &i.to_string()]), &[i])?;
+                txn.set_change_with(vec![b'h', i], h.take().expect("runs once here"));
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        seqs.push(seq.expect("sequence assigned"));
+    }
+    let h = hook(&calls);
+    let mut h = Some(h);
+    let failed = s
+        .write(move |txn| {
+            txn.put(&k(&["h", "x"]), b"x")?;
+            if let Some(h) = h.take() {
+                txn.set_change_with(b"lost".to_vec(), h);
+            }
+            Err::<(), _>(StoreError::Backend("rolled back on purpose".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    let calls = calls.lock().clone();
+    if calls.is_empty() {
+        return 0; // This backend drops hooks.
+    }
+    assert_eq!(
+        calls.iter().map(|c| c.0).collect::<Vec<_>>(),
+        seqs,
+        "one call per committed record, with its sequence number"
+    );
+    for &(seq, seen) in &calls {
+        assert!(seen < seq, "hook for {seq} ran after watch showed {seen}");
+    }
+    calls.len()
+}
+
 /// Concurrent read-modify-write transactions never lose an update.
 pub async fn writes_are_serialisable(store: Arc<dyn Store>) {
     let key = k(&["counter"]);
@@ -399,6 +467,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@case reads_own_writes, $open);
         $crate::store_conformance_tests!(@case rollback_discards_everything, $open);
         $crate::store_conformance_tests!(@case change_feed, $open);
+        $crate::store_conformance_tests!(@case post_commit_hooks, $open);
         $crate::store_conformance_tests!(@case writes_are_serialisable, $open);
         $crate::store_conformance_tests!(@case reads_are_snapshots, $open);
         $crate::store_conformance_tests!(@case clock_floor, $open);

@@ -37,6 +37,6 @@ pub use error::StoreError;
 pub use health::{Backoff, Health, always_available, wait_unavailable};
 pub use memory::MemoryStore;
 pub use txn::{
-    Change, KeyRange, ReadFn, ReadTxn, ScanVisitor, Store, StoreExt, WriteFn, WriteOutcome,
-    WriteTxn,
+    Change, KeyRange, OnCommit, ReadFn, ReadTxn, ScanVisitor, Store, StoreExt, WriteFn,
+    WriteOutcome, WriteTxn,
 };

@@ -8,8 +8,8 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::{
-    Change, KeyRange, ReadFn, ReadTxn, ScanVisitor, Store, StoreError, WriteFn, WriteOutcome,
-    WriteTxn,
+    Change, KeyRange, OnCommit, ReadFn, ReadTxn, ScanVisitor, Store, StoreError, WriteFn,
+    WriteOutcome, WriteTxn,
 };
 
 /// A store that keeps everything in memory and loses it on exit.
@@ -110,6 +110,7 @@ struct Overlay<'a> {
     base: &'a BTreeMap<Vec<u8>, Vec<u8>>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     change: Option<Vec<u8>>,
+    on_commit: Option<OnCommit>,
 }
 
 impl ReadTxn for Overlay<'_> {
@@ -169,6 +170,12 @@ impl WriteTxn for Overlay<'_> {
 
     fn set_change(&mut self, payload: Vec<u8>) {
         self.change = Some(payload);
+        self.on_commit = None;
+    }
+
+    fn set_change_with(&mut self, payload: Vec<u8>, on_commit: OnCommit) {
+        self.change = Some(payload);
+        self.on_commit = Some(on_commit);
     }
 }
 
@@ -187,16 +194,17 @@ impl Store for MemoryStore {
     async fn write_boxed(&self, mut f: WriteFn) -> Result<Option<u64>, StoreError> {
         self.check_open()?;
         let _writer = self.writer.lock().await;
-        let (writes, change) = {
+        let (writes, change, on_commit) = {
             let data = self.data.read();
             let mut overlay = Overlay {
                 base: &data,
                 writes: BTreeMap::new(),
                 change: None,
+                on_commit: None,
             };
             match f(&mut overlay)? {
                 WriteOutcome::Rollback => return Ok(None),
-                WriteOutcome::Commit => (overlay.writes, overlay.change),
+                WriteOutcome::Commit => (overlay.writes, overlay.change, overlay.on_commit),
             }
         };
         let mut data = self.data.write();
@@ -209,6 +217,9 @@ impl Store for MemoryStore {
         let seq = change.map(|payload| {
             let seq = *self.seq.borrow() + 1;
             self.changes.lock().push_back(Change { seq, payload });
+            if let Some(on_commit) = on_commit {
+                on_commit(seq);
+            }
             self.seq.send_replace(seq);
             seq
         });

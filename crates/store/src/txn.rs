@@ -69,7 +69,22 @@ pub trait WriteTxn: ReadTxn {
     /// (a second call replaces the first). The record gets the next
     /// sequence number when the transaction commits.
     fn set_change(&mut self, payload: Vec<u8>);
+    /// [`WriteTxn::set_change`], and `on_commit` is called with the
+    /// record's sequence number once the transaction is durable and before
+    /// [`Store::watch`] announces that number, so a follower of the feed
+    /// finds what `on_commit` left when it sees the new position. Not
+    /// called when the transaction does not commit. A backend that cannot
+    /// promise that order drops `on_commit` (the default); followers then
+    /// read the record from the feed.
+    fn set_change_with(&mut self, payload: Vec<u8>, on_commit: OnCommit) {
+        drop(on_commit);
+        self.set_change(payload);
+    }
 }
+
+/// Called with a committed change record's sequence number (see
+/// [`WriteTxn::set_change_with`]).
+pub type OnCommit = Box<dyn FnOnce(u64) + Send>;
 
 /// What a write closure decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

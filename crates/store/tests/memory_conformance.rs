@@ -11,3 +11,6 @@ fn open(_dir: &Path) -> OpenFuture {
 }
 
 ferry_store::store_conformance_tests!(volatile, open);
+
+// The commit path's hand-over to the feed follower relies on it.
+ferry_store::store_conformance_tests!(@case post_commit_hooks_called, open);

@@ -5,7 +5,10 @@
 //! broadcasts each record as a [`Commit`] to the realtime sessions. Local
 //! writes and writes made by other Ferry nodes sharing the same store go
 //! through the same path, in the same (feed) order; the clock observes
-//! every stamp it sees, so this node's next stamps are above them.
+//! every stamp it sees, so this node's next stamps are above them. This
+//! process's own commits are not read back: the commit path hands them
+//! over by feed position (`handoff.rs`), and only the positions it did not
+//! fill are read from the store.
 //!
 //! Sequence numbers are contiguous, so a record missing between the last
 //! one read and the next is a *gap*: records were pruned before this node
@@ -69,6 +72,7 @@ impl TriplitDb {
         let mut backoff = Backoff::standard();
         let mut report = tokio::time::interval(REPORT_EVERY);
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.handoff.enable();
         loop {
             tokio::select! {
                 changed = watch.changed() => if changed.is_err() { return },
@@ -78,14 +82,29 @@ impl TriplitDb {
                 }
             }
             loop {
-                let batch = match self.store.changes_since(last, BATCH).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        if backoff.is_fresh() {
-                            tracing::error!(error = %e, "reading the change feed failed; retrying with backoff");
+                // This process's own commits were handed over by the
+                // commit path (`handoff.rs`) and need no read; from the
+                // first position missing there, the feed is read.
+                let target = *watch.borrow_and_update();
+                while last < target {
+                    let Some(commit) = self.handoff.take(last + 1) else {
+                        break;
+                    };
+                    last += 1;
+                    self.publish(commit);
+                }
+                let batch = if last >= target {
+                    Vec::new()
+                } else {
+                    match self.store.changes_since(last, BATCH).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            if backoff.is_fresh() {
+                                tracing::error!(error = %e, "reading the change feed failed; retrying with backoff");
+                            }
+                            tokio::time::sleep(backoff.next_delay()).await;
+                            continue;
                         }
-                        tokio::time::sleep(backoff.next_delay()).await;
-                        continue;
                     }
                 };
                 if !backoff.is_fresh() {
@@ -108,12 +127,12 @@ impl TriplitDb {
                 }
                 for change in batch {
                     last = change.seq;
-                    match parse_record(change.seq, &change.payload) {
-                        Some(commit) => {
-                            self.clock.observe(commit.timestamp);
-                            self.observe_schema(&commit);
-                            let _ = self.commits.send(Arc::new(commit));
-                        }
+                    let commit = self
+                        .handoff
+                        .take(change.seq)
+                        .or_else(|| parse_record(change.seq, &change.payload));
+                    match commit {
+                        Some(commit) => self.publish(commit),
                         None => {
                             tracing::warn!(seq = change.seq, "skipping an unreadable change record")
                         }
@@ -129,6 +148,13 @@ impl TriplitDb {
                 }
             }
         }
+    }
+
+    /// Hands one commit to fan-out (called in feed order).
+    fn publish(&self, commit: Commit) {
+        self.clock.observe(commit.timestamp);
+        self.observe_schema(&commit);
+        let _ = self.commits.send(Arc::new(commit));
     }
 
     /// Installs the stored schema if it differs from the current one (a

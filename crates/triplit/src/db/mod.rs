@@ -9,6 +9,7 @@
 //! and other nodes consume.
 
 mod feed;
+mod handoff;
 pub(crate) mod read;
 mod stamps;
 mod write;
@@ -70,6 +71,10 @@ pub struct TriplitDb {
     /// it to notice a schema change).
     schema_generation: AtomicU64,
     commits: broadcast::Sender<Arc<Commit>>,
+    /// This process's commits waiting for the feed follower.
+    handoff: Arc<handoff::Handoff>,
+    /// Write-permission clauses prepared for earlier transactions.
+    write_clauses: Arc<crate::permissions::ClauseCache>,
     /// Client schema hashes found compatible during this process's life.
     compatible_hashes: parking_lot::Mutex<std::collections::HashSet<u32>>,
 }
@@ -164,6 +169,8 @@ impl TriplitDb {
             }),
             schema_generation: AtomicU64::new(0),
             commits: broadcast::channel(1024).0,
+            handoff: Default::default(),
+            write_clauses: Default::default(),
             compatible_hashes: Default::default(),
         })
     }

@@ -11,7 +11,7 @@ use super::{SCHEMA_ENTITY, TriplitDb, schema_entity};
 use crate::changes::DbChanges;
 use crate::indexes::{self, Registry};
 use crate::merge::{apply_change, combine_patches, deep_is_empty};
-use crate::permissions::{WriteDelta, WriteOp, check_write_permissions};
+use crate::permissions::{ClauseCache, WriteDelta, WriteOp, check_write_permissions};
 use crate::schema::Schema;
 use crate::session::Session;
 use crate::{TriplitError, keys, types};
@@ -230,10 +230,11 @@ fn read_entity(
 /// attribute indexes the stored registry names exact.
 fn apply(
     txn: &mut dyn WriteTxn,
-    schema: Option<&Schema>,
+    schema: Option<&Arc<Schema>>,
     session: &Session,
     changes: &DbChanges,
     stamp: Hlc,
+    clauses: &ClauseCache,
 ) -> Result<Vec<Touched>, TriplitError> {
     let stamp_bytes = stamp.to_bytes();
     let registry = Registry::load(txn)?;
@@ -360,7 +361,7 @@ fn apply(
         && !deltas.is_empty()
     {
         let view: &dyn ferry_store::ReadTxn = &*txn;
-        check_write_permissions(view, schema, session, &deltas)?;
+        check_write_permissions(view, schema, session, &deltas, clauses)?;
     }
     Ok(touched.into_iter().flatten().collect())
 }
@@ -406,26 +407,42 @@ impl TriplitDb {
         }
         let schema = self.schema();
         let stamps = self.stamps.clone();
+        let clauses = self.write_clauses.clone();
         let session = session.clone();
         let changes = Arc::new(tx.changes);
         let started = std::time::Instant::now();
         let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
         let taken_in = taken.clone();
+        let handoff = self.handoff.enabled().then(|| self.handoff.clone());
         let result = self
             .store
             .write(move |txn| {
                 let stamp = stamps.for_write();
                 taken_in.lock().push(stamp);
-                let touched = apply(txn, schema.as_deref(), &session, &changes, stamp)?;
+                let touched = apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
                 persist_clock(txn, stamp)?;
-                txn.set_change(feed_record(stamp, &touched));
-                Ok::<_, TriplitError>((stamp, touched))
+                let record = feed_record(stamp, &touched);
+                match &handoff {
+                    // The feed follower takes the commit as it is instead
+                    // of reading the record back (`handoff.rs`).
+                    Some(handoff) => {
+                        let handoff = handoff.clone();
+                        txn.set_change_with(
+                            record,
+                            Box::new(move |seq| {
+                                handoff.deposit(Commit::new(Some(seq), stamp, touched));
+                            }),
+                        );
+                    }
+                    None => txn.set_change(record),
+                }
+                Ok::<_, TriplitError>(stamp)
             })
             .await;
         for stamp in taken.lock().drain(..) {
             self.stamps.settle(stamp);
         }
-        let ((stamp, _touched), _seq) = result?;
+        let (stamp, _seq) = result?;
         metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
         metrics::histogram!("ferry_commit_duration_seconds", "protocol" => "triplit")
             .record(started.elapsed().as_secs_f64());

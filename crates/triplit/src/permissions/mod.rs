@@ -7,8 +7,11 @@
 //! subquery. Write permissions are checked per changed entity against the
 //! state after the whole transaction ([`check_write_permissions`]).
 
+mod clauses;
 mod roles;
 mod write;
+
+pub use clauses::{ClauseCache, MAX_CLAUSES};
 
 pub use roles::{Role, match_pattern, roles_equivalent, session_roles, session_vars};
 pub use write::{WriteDelta, WriteOp, check_write_permissions, write_permission_error};

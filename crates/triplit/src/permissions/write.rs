@@ -12,14 +12,14 @@
 //! failure rejects the whole transaction with `WritePermissionError`
 //! (401). Subqueries read `txn`, i.e. the state after the transaction.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use ferry_store::ReadTxn;
 use serde_json::{Map, Value};
 
-use super::{Operation, Role, session_roles};
+use super::{ClauseCache, Operation, Role, session_roles};
 use crate::TriplitError;
-use crate::query::{ScanCache, WriteClause, write_clause};
+use crate::query::{ScanCache, write_clause};
 use crate::schema::Schema;
 use crate::session::Session;
 use crate::types::js::{js_string, js_truthy};
@@ -77,18 +77,22 @@ pub fn write_permission_error(
 }
 
 /// Checks every delta; the first failure is the error. The service token
-/// is never checked.
+/// is never checked. Clauses that do not depend on the entity's previous
+/// state come from `clauses` (prepared once per schema, claims, collection
+/// and operation).
 pub fn check_write_permissions(
     txn: &dyn ReadTxn,
-    schema: &Schema,
+    schema: &Arc<Schema>,
     session: &Session,
     deltas: &[WriteDelta],
+    clauses: &ClauseCache,
 ) -> Result<(), TriplitError> {
     if session.is_service {
         return Ok(());
     }
-    let roles = session_roles(Some(schema), session);
-    let mut cache: HashMap<(String, Operation), Option<WriteClause>> = HashMap::new();
+    // Both only when first needed: a cached clause needs neither.
+    let mut roles: Option<Vec<Role>> = None;
+    let mut claims: Option<Arc<str>> = None;
     let empty = Map::new();
     let mut scans = ScanCache::default();
     for d in deltas {
@@ -112,14 +116,20 @@ pub fn check_write_permissions(
             .unwrap_or(&empty);
             let clause = match &d.prev {
                 // `$prev` is part of the clause: prepare it per entity.
-                Some(prev) => write_clause(&d.collection, schema, &roles, session, Some(prev), op)?,
+                Some(prev) => {
+                    let roles = roles.get_or_insert_with(|| session_roles(Some(schema), session));
+                    write_clause(&d.collection, schema, roles, session, Some(prev), op)?
+                        .map(Arc::new)
+                }
                 None => {
-                    let key = (d.collection.clone(), op);
-                    if !cache.contains_key(&key) {
-                        let c = write_clause(&d.collection, schema, &roles, session, None, op)?;
-                        cache.insert(key.clone(), c);
-                    }
-                    cache.get(&key).cloned().flatten()
+                    let claims = claims.get_or_insert_with(|| {
+                        Arc::from(serde_json::to_string(&session.claims).unwrap_or_default())
+                    });
+                    clauses.get_or_prepare(schema, claims, &d.collection, op, || {
+                        let roles =
+                            roles.get_or_insert_with(|| session_roles(Some(schema), session));
+                        write_clause(&d.collection, schema, roles, session, None, op)
+                    })?
                 }
             };
             let Some(clause) = clause else { continue };
@@ -129,7 +139,8 @@ pub fn check_write_permissions(
                     Some(v) => js_string(Some(v)),
                     None => d.id.clone(),
                 };
-                return Err(write_permission_error(&d.collection, &id, op, &roles));
+                let roles = roles.get_or_insert_with(|| session_roles(Some(schema), session));
+                return Err(write_permission_error(&d.collection, &id, op, roles));
             }
         }
     }

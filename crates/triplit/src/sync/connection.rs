@@ -286,4 +286,12 @@ impl SyncConnection {
         }
         !self.dirty.is_empty()
     }
+
+    /// Whether the session needs to hear of commits: it has live queries,
+    /// or was admitted by a client schema hash that a schema change may
+    /// invalidate. One that does not may skip fan-out, and must call
+    /// [`SyncConnection::mark_all_dirty`] once it follows commits again.
+    pub fn follows_commits(&self) -> bool {
+        !self.queries.is_empty() || self.admitted_hash.is_some()
+    }
 }
