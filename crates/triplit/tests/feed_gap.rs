@@ -162,17 +162,26 @@ async fn a_gap_in_the_feed_resynchronises_sessions() {
     .await;
     assert_eq!(ids(&frame).0, vec!["gone".to_string(), "t1".to_string()]);
 
-    // The follower is held at the gate while three commits land and all
-    // but the last record are pruned behind it.
+    // The follower is held at the gate while another node sharing the
+    // store commits three times (this node's own commits are handed to
+    // its follower without a read, so they cannot go missing) and all but
+    // the last record are pruned behind it.
+    let other = TriplitDb::open(
+        store.clone(),
+        Arc::new(ManualTime::new(1_700_000_000_000)),
+        Arc::new(SeededRandom::new(8)),
+    )
+    .await
+    .unwrap();
     let held = gate.lock().await;
-    insert(&db, "t2").await;
+    insert(&other, "t2").await;
     call(
-        &db,
+        &other,
         "delete",
         json!({"collectionName": "todos", "entityId": "gone"}),
     )
     .await;
-    insert(&db, "t3").await;
+    insert(&other, "t3").await;
     let last = *store.watch().borrow();
     store.inner.prune_changes(last).await.unwrap();
     drop(held);
