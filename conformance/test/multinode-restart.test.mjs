@@ -58,6 +58,12 @@ describe('a node restarted on the same database', { skip: probe.skip }, () => {
       // While B is down: a client write and HTTP writes (insert, update, delete) through A.
       for (let i = 1; i <= 5; i++) await onA.insert('msgs', { id: `${room}-${i}`, text: `while down ${i}`, room, n: i });
       await onA.update('msgs', `${room}-0`, (e) => void (e.text = 'edited while down'));
+      // Client writes resolve once applied locally; the server stamps them
+      // when they arrive, so wait for them before deleting one over HTTP.
+      await waitFor(async () => (await ok(a, '/fetch', { query: { collectionName: 'msgs', where: [['room', '=', room]] } })).length === 6, {
+        timeout: 20_000,
+        message: 'A has the client writes',
+      });
       await ok(a, '/insert', { collectionName: 'msgs', entity: { id: `${room}-h`, text: 'http while down', room, n: 9 } });
       await ok(a, '/delete', { collectionName: 'msgs', entityId: `${room}-5` });
       const expected = (rows) => rows.length === 6 && !rows.some((e) => e.id === `${room}-5`) && rows.some((e) => e.text === 'edited while down');
