@@ -13,7 +13,7 @@ use super::super::maintained::Applied;
 use super::super::shared::SharedResult;
 use super::super::view::{ClosureEntity, HashedClosure, hash_closure};
 use super::SyncConnection;
-use super::frames::entity_data_shared;
+use super::frames::{entity_data, entity_data_shared};
 use crate::TriplitError;
 use crate::db::Commit;
 
@@ -94,6 +94,21 @@ impl SyncConnection {
         let keys = self.settle.tick(self.db.time().now_ms());
         if keys.is_empty() {
             return Ok(None);
+        }
+        if keys.iter().all(|k| !self.view.holds(k)) {
+            // Only deletes to repeat (the common case: entities that
+            // entered and left a result quickly): nothing to run again.
+            // They go with the last stamp sent, which beats the older
+            // frame the client may have let win and moves its checkpoint
+            // nowhere.
+            let mut changes = crate::DbChanges::default();
+            for key in &keys {
+                changes
+                    .collection_mut(key.collection())
+                    .deletes
+                    .push(key.id().to_string());
+            }
+            return Ok(Some(entity_data(&changes, self.last_stamp, &[])));
         }
         for key in &keys {
             self.view.unsend(key);
