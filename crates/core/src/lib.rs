@@ -11,6 +11,6 @@ mod hlc;
 mod random;
 mod time;
 
-pub use hlc::{Hlc, HybridClock};
+pub use hlc::{Hlc, HybridClock, READ_SLOTS};
 pub use random::{RandomSource, SeededRandom, SystemRandom};
 pub use time::{ManualTime, SystemTime, TimeSource};

@@ -15,10 +15,10 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
-use ferry_core::Hlc;
+use ferry_core::{Hlc, HybridClock, ManualTime};
 
 use crate::key::KeyBuf;
-use crate::{KeyRange, Store, StoreError, StoreExt, load_clock_floor, persist_clock};
+use crate::{KeyRange, Store, StoreError, StoreExt, load_clock_floor, persist_clock, take_stamp};
 
 /// A boxed future returning a store; what the suite's factory produces.
 pub type OpenFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn Store>> + Send>>;
@@ -398,6 +398,28 @@ pub async fn clock_floor(store: Arc<dyn Store>) {
         .map_err(|e: StoreError| e)
         .unwrap();
     assert_eq!(s.read(|txn| load_clock_floor(txn)).await.unwrap(), stamp);
+    // Two clocks sharing the store (two nodes), one far behind the other:
+    // stamps taken in the transaction rise in commit order all the same,
+    // and each becomes the floor.
+    let ahead = Arc::new(HybridClock::new(
+        Arc::new(ManualTime::new(1_900_000_000_000)),
+        Hlc::ZERO,
+    ));
+    let behind = Arc::new(HybridClock::new(
+        Arc::new(ManualTime::new(1_000)),
+        Hlc::ZERO,
+    ));
+    let mut previous = stamp;
+    for clock in [ahead.clone(), behind.clone(), behind, ahead] {
+        let (taken, _) = s
+            .write(move |txn| take_stamp(txn, &clock))
+            .await
+            .map_err(|e: StoreError| e)
+            .unwrap();
+        assert!(taken > previous, "{taken} after {previous}");
+        assert_eq!(s.read(|txn| load_clock_floor(txn)).await.unwrap(), taken);
+        previous = taken;
+    }
 }
 
 /// A closed store refuses work with `StoreError::Closed`.

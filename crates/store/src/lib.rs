@@ -32,7 +32,7 @@ mod txn;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use clock::{CLOCK_KEY, load_clock_floor, persist_clock};
+pub use clock::{CLOCK_KEY, load_clock_floor, persist_clock, take_stamp};
 pub use error::StoreError;
 pub use health::{Backoff, Health, always_available, wait_unavailable};
 pub use memory::MemoryStore;

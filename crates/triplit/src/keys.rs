@@ -49,7 +49,8 @@ pub fn schema() -> Vec<u8> {
     root().str("schema").finish()
 }
 
-/// The key of the read-stamp lease (Unix ms, 8 bytes big-endian).
+/// The key of the read-stamp lease earlier versions kept (Unix ms, 8 bytes
+/// big-endian); read once at open and removed.
 pub fn clock_lease() -> Vec<u8> {
     root().str("lease").finish()
 }

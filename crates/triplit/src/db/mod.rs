@@ -2,28 +2,33 @@
 //! write path and reads.
 //!
 //! Every write is one store transaction: it is stamped with the hybrid
-//! clock inside the transaction (so stamps follow commit order), records
-//! each touched entity's last-write timestamp (kept after deletes), persists
-//! the clock floor and appends one change-feed record with the full
-//! post-state of every touched entity. The record is what realtime fan-out
-//! and other nodes consume.
+//! clock inside the transaction, above the floor any node persisted
+//! (`ferry_store::take_stamp`: stamps follow commit order, hence feed
+//! order, across nodes), records each touched entity's last-write
+//! timestamp (kept after deletes), persists the stamp as the new floor and
+//! appends one change-feed record with the full post-state of every touched
+//! entity. The record is what realtime fan-out and other nodes consume.
+//!
+//! Stamps sent with data (`ENTITY_DATA.timestamp`, the client's reconnect
+//! checkpoint) are not taken from the clock: they are read stamps
+//! ([`ferry_core::Hlc::read_stamp`]) after the last write the data
+//! reflects, which a session knows from the floor in its read snapshot and
+//! from the commits it followed (`sync/connection/stamp.rs`).
 
 mod feed;
 mod handoff;
 pub(crate) mod read;
-mod stamps;
 mod write;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_core::{Hlc, HybridClock, RandomSource, TimeSource};
-use ferry_store::{Store, StoreExt, load_clock_floor};
+use ferry_store::{Store, StoreExt, load_clock_floor, persist_clock};
 use parking_lot::RwLock;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
-pub use stamps::{LEASE_AHEAD_MS, Stamps};
 pub use write::{Commit, Touched, Transaction};
 
 use crate::TriplitError;
@@ -63,7 +68,6 @@ fn schema_from_entity(doc: &Map<String, Value>) -> Result<Schema, crate::schema:
 pub struct TriplitDb {
     store: Arc<dyn Store>,
     clock: Arc<HybridClock>,
-    stamps: Arc<Stamps>,
     rng: Arc<dyn RandomSource>,
     time: Arc<dyn TimeSource>,
     schema: RwLock<SchemaState>,
@@ -154,13 +158,26 @@ impl TriplitDb {
                 .write(move |txn| indexes::ensure(txn, &desired))
                 .await?;
         }
-        let floor = floor.max(Hlc::new(lease_ms, 0));
+        // Earlier versions handed out read stamps up to a persisted lease
+        // ahead of the clock; clients may hold checkpoints up to it, so the
+        // floor moves there once and the lease is dropped.
+        let floor = if lease_ms > 0 {
+            let lifted = floor.max(Hlc::new(lease_ms, 0));
+            store
+                .write(move |txn| {
+                    persist_clock(txn, lifted)?;
+                    txn.delete(&keys::clock_lease())?;
+                    Ok::<_, TriplitError>(())
+                })
+                .await?;
+            lifted
+        } else {
+            floor
+        };
         let clock = Arc::new(HybridClock::new(time.clone(), floor));
-        let stamps = Arc::new(Stamps::new(clock.clone(), lease_ms));
         Ok(Self {
             store,
             clock,
-            stamps,
             rng,
             time,
             schema: RwLock::new(SchemaState {
@@ -268,27 +285,6 @@ impl TriplitDb {
     /// The clock stamping writes.
     pub fn clock(&self) -> &Arc<HybridClock> {
         &self.clock
-    }
-
-    /// A timestamp to send with data read after it is taken: every write
-    /// stamped below it is already visible, and it never repeats or goes
-    /// backwards, across restarts too (see `stamps.rs`).
-    pub async fn read_timestamp(&self) -> Result<Hlc, TriplitError> {
-        let (stamp, extend) = self.stamps.for_read().await;
-        if extend.is_some() {
-            let _turn = self.stamps.extension_turn().await;
-            // Sessions crossing the half-lease mark together write it once.
-            if let Some(lease) = self.stamps.extension_for(stamp) {
-                self.store
-                    .write(move |txn| {
-                        txn.put(&keys::clock_lease(), &lease.to_be_bytes())?;
-                        Ok::<_, TriplitError>(())
-                    })
-                    .await?;
-                self.stamps.lease_extended(lease);
-            }
-        }
-        Ok(stamp)
     }
 
     /// The highest timestamp handed out so far.

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ferry_core::Hlc;
-use ferry_store::{StoreExt, WriteTxn, persist_clock};
+use ferry_store::{StoreExt, WriteTxn, take_stamp};
 use serde_json::{Map, Value};
 
 use super::{SCHEMA_ENTITY, TriplitDb, schema_entity};
@@ -406,21 +406,17 @@ impl TriplitDb {
             return Ok(self.clock.last());
         }
         let schema = self.schema();
-        let stamps = self.stamps.clone();
+        let clock = self.clock.clone();
         let clauses = self.write_clauses.clone();
         let session = session.clone();
         let changes = Arc::new(tx.changes);
         let started = std::time::Instant::now();
-        let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
-        let taken_in = taken.clone();
         let handoff = self.handoff.enabled().then(|| self.handoff.clone());
         let result = self
             .store
             .write(move |txn| {
-                let stamp = stamps.for_write();
-                taken_in.lock().push(stamp);
+                let stamp = take_stamp(txn, &clock)?;
                 let touched = apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
-                persist_clock(txn, stamp)?;
                 let record = feed_record(stamp, &touched);
                 match &handoff {
                     // The feed follower takes the commit as it is instead
@@ -439,9 +435,6 @@ impl TriplitDb {
                 Ok::<_, TriplitError>(stamp)
             })
             .await;
-        for stamp in taken.lock().drain(..) {
-            self.stamps.settle(stamp);
-        }
         let (stamp, _seq) = result?;
         metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
         metrics::histogram!("ferry_commit_duration_seconds", "protocol" => "triplit")
@@ -454,9 +447,7 @@ impl TriplitDb {
     /// Deletes every entity; with `full`, the schema too. Entity
     /// timestamps are kept (they are what sync checkpoints compare with).
     pub async fn clear(&self, full: bool) -> Result<(), TriplitError> {
-        let stamps = self.stamps.clone();
-        let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
-        let taken_in = taken.clone();
+        let clock = self.clock.clone();
         let result = self
             .store
             .write(move |txn| {
@@ -469,8 +460,7 @@ impl TriplitDb {
                         std::ops::ControlFlow::Continue(())
                     },
                 )?;
-                let stamp = stamps.for_write();
-                taken_in.lock().push(stamp);
+                let stamp = take_stamp(txn, &clock)?;
                 let mut touched = Vec::new();
                 let schema_key = keys::entity(SCHEMA_ENTITY.0, SCHEMA_ENTITY.1);
                 for k in keys_found {
@@ -491,14 +481,10 @@ impl TriplitDb {
                     txn.delete(&keys::schema())?;
                     indexes::ensure(txn, &Registry::default())?;
                 }
-                persist_clock(txn, stamp)?;
                 txn.set_change(feed_record(stamp, &touched));
                 Ok::<_, TriplitError>((stamp, touched))
             })
             .await;
-        for stamp in taken.lock().drain(..) {
-            self.stamps.settle(stamp);
-        }
         let ((stamp, _), _) = result?;
         if full {
             self.install_schema(None, stamp);
@@ -517,14 +503,11 @@ impl TriplitDb {
             .map(|s| s.to_json().to_string().into_bytes());
         let doc = schema.as_ref().map(schema_entity);
         let desired = crate::indexes::Registry::for_schema(schema.as_ref());
-        let stamps = self.stamps.clone();
-        let taken: Arc<parking_lot::Mutex<Vec<Hlc>>> = Default::default();
-        let taken_in = taken.clone();
+        let clock = self.clock.clone();
         let result = self
             .store
             .write(move |txn| {
-                let stamp = stamps.for_write();
-                taken_in.lock().push(stamp);
+                let stamp = take_stamp(txn, &clock)?;
                 let (c, id) = SCHEMA_ENTITY;
                 match (&bytes, &doc) {
                     (Some(b), Some(d)) => {
@@ -542,15 +525,11 @@ impl TriplitDb {
                 // The attribute indexes follow the schema in the same
                 // transaction (dropped for removed attributes, built for new).
                 crate::indexes::ensure(txn, &desired)?;
-                persist_clock(txn, stamp)?;
                 let touched = vec![(c.to_string(), id.to_string(), doc.clone())];
                 txn.set_change(feed_record(stamp, &touched));
                 Ok::<_, TriplitError>(stamp)
             })
             .await;
-        for stamp in taken.lock().drain(..) {
-            self.stamps.settle(stamp);
-        }
         let (stamp, _) = result?;
         self.install_schema(schema.map(Arc::new), stamp);
         Ok(())

@@ -9,12 +9,12 @@
 mod flush;
 mod frames;
 mod messages;
+mod stamp;
 mod subscribe;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use ferry_core::Hlc;
 use serde_json::{Value, json};
 
 use frames::schema_mismatch;
@@ -84,17 +84,10 @@ pub struct SyncConnection {
     shared: Arc<SharedResults>,
     /// The highest change-feed position this connection was told about.
     known_seq: u64,
-    /// The last `ENTITY_DATA` stamp sent.
-    last_stamp: Hlc,
-    /// The highest `CHANGES_ACK` stamp sent: the client stamps the entities
-    /// it wrote with it and ignores data stamped at or below it.
-    last_ack: Hlc,
+    /// The stamps frames may carry (`stamp.rs`).
+    stamps: stamp::Stamping,
     /// Commits since the last flush that touch a live query's collections.
     pending_commits: Vec<Arc<Commit>>,
-    /// A read stamp taken for maintained results and the feed position
-    /// every write stamped below it has at most: it may be sent once this
-    /// connection has been told about the commits up to there.
-    stamp_wait: Option<(Hlc, u64)>,
     /// The schema generation the live queries were prepared with.
     schema_generation: u64,
     /// The client schema hash this session was admitted with.
@@ -127,10 +120,8 @@ impl SyncConnection {
             awaiting_schema: None,
             shared,
             known_seq: 0,
-            last_stamp: Hlc::ZERO,
-            last_ack: Hlc::ZERO,
+            stamps: stamp::Stamping::default(),
             pending_commits: Vec::new(),
-            stamp_wait: None,
             schema_generation: db.schema_generation(),
             admitted_hash: None,
             pending: Vec::new(),

@@ -76,6 +76,17 @@ impl Settle {
         self.last_send_ms = now_ms;
     }
 
+    /// Makes `keys`, sent at `now_ms` in a frame the client may ignore for
+    /// them, suspects.
+    pub fn suspect(&mut self, now_ms: u64, keys: impl IntoIterator<Item = EntityKey>) {
+        let before = self.suspects.len();
+        self.suspects.extend(keys);
+        if before == 0 && !self.suspects.is_empty() {
+            self.first_suspect_ms = now_ms;
+            self.last_send_ms = self.last_send_ms.max(now_ms);
+        }
+    }
+
     /// When [`Settle::tick`] should run next (time-source ms), if ever.
     pub fn due_ms(&self) -> Option<u64> {
         if !self.suspects.is_empty() {

@@ -5,11 +5,10 @@
 //! connection to refresh computes it and leaves it here; the others reuse
 //! it when it is at least as fresh as what they know about. A result is
 //! stored with the change-feed position read before its snapshot (`seq`:
-//! every commit up to it is included) and the read stamp taken before the
-//! snapshot (`stamp`: every write stamped below it is included), so a
-//! connection may reuse it when `seq` covers the commits it was told about
-//! and `stamp` is above the last stamp it sent (clients ignore data stamped
-//! at or below what they hold).
+//! every commit up to it is included) and the clock floor the snapshot held
+//! (`cut`: the stamp of its last write), so a connection may reuse it when
+//! `seq` covers the commits it was told about and `cut` its client's own
+//! acknowledged writes.
 //!
 //! Prepared queries are shared the same way: connections whose queries
 //! prepare to the same tree under the same schema generation hold one
@@ -34,8 +33,8 @@ const MAX_QUERIES: usize = 10_000;
 pub struct SharedResult {
     /// Every commit up to this feed position is reflected.
     pub seq: u64,
-    /// Every write stamped below this is reflected.
-    pub stamp: Hlc,
+    /// Every write stamped up to this is reflected.
+    pub cut: Hlc,
     /// The closure.
     pub closure: Arc<HashedClosure>,
 }
@@ -56,12 +55,13 @@ struct Interned {
 }
 
 impl SharedResults {
-    /// A result for `query` covering `known_seq` and stamped after `after`.
-    pub fn get(&self, query: &PreparedQuery, known_seq: u64, after: Hlc) -> Option<SharedResult> {
+    /// A result for `query` covering `known_seq` and the writes stamped up
+    /// to `min_cut`.
+    pub fn get(&self, query: &PreparedQuery, known_seq: u64, min_cut: Hlc) -> Option<SharedResult> {
         let map = self.by_hash.lock();
         map.get(&query.hash())?
             .iter()
-            .find(|(q, r)| r.seq >= known_seq && r.stamp > after && q.same_as(query))
+            .find(|(q, r)| r.seq >= known_seq && r.cut >= min_cut && q.same_as(query))
             .map(|(_, r)| r.clone())
     }
 
@@ -104,7 +104,7 @@ impl SharedResults {
         let slot = map.entry(query.hash()).or_default();
         match slot.iter_mut().find(|(q, _)| q.same_as(query)) {
             Some((_, existing)) => {
-                if result.seq >= existing.seq && result.stamp > existing.stamp {
+                if result.seq >= existing.seq && result.cut >= existing.cut {
                     *existing = result;
                 }
             }

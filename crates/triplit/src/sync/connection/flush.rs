@@ -1,12 +1,13 @@
 //! After commits: recording which live queries they may affect, and the
 //! flush that brings those queries up to date (maintained results from the
 //! commits, shared results of identical queries, or a fresh run) and
-//! computes the `ENTITY_DATA` diff, with the read stamp it may carry.
+//! computes the `ENTITY_DATA` diff, with the read stamp it may carry
+//! (`stamp.rs`).
 
 use std::sync::Arc;
 
 use ferry_core::Hlc;
-use ferry_store::StoreExt;
+use ferry_store::{StoreExt, load_clock_floor};
 
 use super::super::closure::Subscription;
 use super::super::maintained::Applied;
@@ -27,6 +28,7 @@ impl SyncConnection {
         if let Some(seq) = commit.seq {
             self.known_seq = self.known_seq.max(seq);
         }
+        self.stamps.noted(commit.timestamp);
         let mut relevant = self.check_schema();
         for (c, _, _) in &commit.entities {
             if self
@@ -40,6 +42,9 @@ impl SyncConnection {
         }
         if relevant {
             self.pending_commits.push(commit.clone());
+        } else if self.dirty.is_empty() {
+            // Nothing pending: every query reflects this commit already.
+            self.stamps.reached(commit.timestamp);
         }
         relevant
     }
@@ -59,25 +64,7 @@ impl SyncConnection {
     /// Whether a flush is waiting for commits this connection has not
     /// been told about yet (call [`SyncConnection::flush`] again soon).
     pub fn flush_waiting(&self) -> bool {
-        self.stamp_wait.is_some() && !self.dirty.is_empty()
-    }
-
-    /// A read stamp for maintained results: every write stamped below it
-    /// must be among the commits applied, so it waits (returns `None`)
-    /// until the commits up to the feed position it was taken at arrived.
-    async fn maintained_stamp(&mut self) -> Result<Option<Hlc>, TriplitError> {
-        let (stamp, target) = match self.stamp_wait.take() {
-            Some((s, t)) if s > self.last_stamp.max(self.last_ack) => (s, t),
-            _ => {
-                let s = self.db.read_timestamp().await?;
-                (s, *self.db.store().watch().borrow())
-            }
-        };
-        if self.known_seq < target {
-            self.stamp_wait = Some((stamp, target));
-            return Ok(None);
-        }
-        Ok(Some(stamp))
+        self.stamps.waiting() && !self.dirty.is_empty()
     }
 
     /// When [`SyncConnection::settle`] should run next, in the database's
@@ -98,9 +85,8 @@ impl SyncConnection {
         if keys.iter().all(|k| !self.view.holds(k)) {
             // Only deletes to repeat (the common case: entities that
             // entered and left a result quickly): nothing to run again.
-            // They go with the last stamp sent, which beats the older
-            // frame the client may have let win and moves its checkpoint
-            // nowhere.
+            // Their stamp beats the older frame the client may have let
+            // win.
             let mut changes = crate::DbChanges::default();
             for key in &keys {
                 changes
@@ -108,7 +94,9 @@ impl SyncConnection {
                     .deletes
                     .push(key.id().to_string());
             }
-            return Ok(Some(entity_data(&changes, self.last_stamp, &[])));
+            let stamp = self.stamps.next();
+            self.stamps.sent(stamp);
+            return Ok(Some(entity_data(&changes, stamp, &[])));
         }
         for key in &keys {
             self.view.unsend(key);
@@ -143,18 +131,21 @@ impl SyncConnection {
         if affected.is_empty() {
             self.dirty.clear();
             self.pending_commits.clear();
+            self.stamps.reached(self.stamps.reach());
             return Ok(None);
         }
-        let mut stamp: Option<Hlc> = None;
-        if affected
-            .iter()
-            .any(|id| self.queries[id].maintained.is_some())
-        {
-            match self.maintained_stamp().await? {
-                Some(s) => stamp = Some(s),
-                None => return Ok(None),
-            }
+        // Every query runs again when none is maintained (after missed
+        // commits, or to restate): the snapshots then bring the cut up.
+        let rebase = self.queries.values().all(|q| q.maintained.is_none())
+            && affected.len() == self.queries.len();
+        if !rebase && !self.stamps.acks_followed() {
+            // The frame must be stamped above this client's own writes,
+            // which it may carry: wait until their commits arrive.
+            self.stamps.set_waiting(true);
+            return Ok(None);
         }
+        self.stamps.set_waiting(false);
+        let reach = self.stamps.reach();
         self.dirty.clear();
         let pending = std::mem::take(&mut self.pending_commits);
         let mut deltas = Vec::new();
@@ -178,14 +169,15 @@ impl SyncConnection {
         // it covers every commit this one knows of.
         let mut closures: Vec<(String, Arc<HashedClosure>, u64)> = Vec::with_capacity(rerun.len());
         let mut misses = Vec::new();
+        // The lowest snapshot floor among the results run again.
+        let mut runs_cut: Option<Hlc> = None;
         for (id, sub) in rerun {
-            match self.shared.get(
-                sub.prepared(),
-                self.known_seq,
-                self.last_stamp.max(self.last_ack),
-            ) {
+            match self
+                .shared
+                .get(sub.prepared(), self.known_seq, self.stamps.last_ack())
+            {
                 Some(hit) => {
-                    stamp = Some(stamp.map_or(hit.stamp, |s| s.min(hit.stamp)));
+                    runs_cut = Some(runs_cut.map_or(hit.cut, |c| c.min(hit.cut)));
                     closures.push((id, hit.closure, hit.seq));
                 }
                 None => misses.push((id, sub)),
@@ -193,17 +185,17 @@ impl SyncConnection {
         }
         if !misses.is_empty() {
             let seq = *self.db.store().watch().borrow();
-            let fresh = self.db.read_timestamp().await?;
-            let computed: Vec<(String, Arc<Subscription>, Vec<ClosureEntity>)> = self
+            let (computed, floor) = self
                 .db
                 .store()
                 .read(move |txn| {
-                    let mut out = Vec::with_capacity(misses.len());
+                    let mut out: Vec<(String, Arc<Subscription>, Vec<ClosureEntity>)> =
+                        Vec::with_capacity(misses.len());
                     for (id, sub) in misses {
                         let closure = sub.closure(txn)?;
                         out.push((id, sub, closure));
                     }
-                    Ok::<_, TriplitError>(out)
+                    Ok::<_, TriplitError>((out, load_clock_floor(txn)?))
                 })
                 .await?;
             for (id, sub, closure) in computed {
@@ -212,20 +204,24 @@ impl SyncConnection {
                     sub.prepared(),
                     SharedResult {
                         seq,
-                        stamp: fresh,
+                        cut: floor,
                         closure: closure.clone(),
                     },
                 );
                 closures.push((id, closure, seq));
             }
-            stamp = Some(stamp.map_or(fresh, |s| s.min(fresh)));
+            runs_cut = Some(runs_cut.map_or(floor, |c| c.min(floor)));
+        }
+        self.stamps.reached(reach);
+        if rebase && let Some(cut) = runs_cut {
+            self.stamps.reached(cut);
         }
         for (id, closure, seq) in &closures {
             if let Some(q) = self.queries.get_mut(id) {
                 q.maintain(closure, (*seq).max(self.known_seq));
             }
         }
-        let stamp = stamp.unwrap_or(self.last_stamp);
+        let stamp = self.stamps.next();
         let mut change = self.view.update_all(
             closures.into_iter().map(|(id, c, _)| (id, c)).collect(),
             deltas,
@@ -253,7 +249,7 @@ impl SyncConnection {
         if change.changes.is_empty() && change.shared_sets.is_empty() {
             return Ok(None);
         }
-        self.last_stamp = self.last_stamp.max(stamp);
+        self.stamps.sent(stamp);
         Ok(Some(entity_data_shared(
             &change.changes,
             &change.shared_sets,

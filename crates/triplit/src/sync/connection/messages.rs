@@ -155,13 +155,16 @@ impl SyncConnection {
             Err(e) => return protocol::error(Some("CHANGES"), &e, Some(json!({"failures": []}))),
         };
         let first_collection = decoded.collections.first().map(|(c, _)| c.clone());
+        let writes = !decoded.is_empty();
         match self
             .db
             .commit(&self.session, Transaction::from_changes(decoded))
             .await
         {
             Ok(stamp) => {
-                self.last_ack = self.last_ack.max(stamp);
+                if writes {
+                    self.stamps.acked(stamp);
+                }
                 frame("CHANGES_ACK", json!({"timestamp": timestamp_json(stamp)}))
             }
             Err(e) => {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferry_core::Hlc;
-use ferry_store::StoreExt;
+use ferry_store::{StoreExt, load_clock_floor};
 use serde_json::Value;
 
 use super::super::closure::{Subscription, readable_by_id};
@@ -71,10 +71,6 @@ impl SyncConnection {
             .as_ref()
             .map(|c| c.entity_ids.clone())
             .unwrap_or_default();
-        let stamp = match self.db.read_timestamp().await {
-            Ok(t) => t,
-            Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
-        };
         let schema_for_read = schema.clone();
         let session_for_read = self.session.clone();
         let seq_before = *self.db.store().watch().borrow();
@@ -121,14 +117,19 @@ impl SyncConnection {
                         outside.push((c.clone(), i, current));
                     }
                 }
-                Ok::<_, TriplitError>((closure, stamps, outside))
+                Ok::<_, TriplitError>((closure, stamps, outside, load_clock_floor(txn)?))
             })
             .await;
-        let (closure, stamps, outside) = match read {
+        let (closure, stamps, outside, floor) = match read {
             Ok(r) => r,
             Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
         };
+        if self.queries.is_empty() {
+            // The union is this query alone, as of the snapshot.
+            self.stamps.reached(floor);
+        }
         if let Some(cp) = &checkpoint {
+            self.stamps.resumed_from(cp.timestamp);
             for (c, i, entity) in &closure {
                 if stamps
                     .get(&(c.clone(), i.clone()))
@@ -158,7 +159,18 @@ impl SyncConnection {
             slot.sets.extend(cc.sets);
             slot.deletes.extend(cc.deletes);
         }
-        self.last_stamp = self.last_stamp.max(stamp);
+        let stamp = self.stamps.next();
+        if !self.stamps.acks_reflected() {
+            // This client's latest writes are not yet reflected by its other
+            // queries, so the stamp may be below their acks and the client
+            // may ignore those entities here: restate them once it is quiet.
+            let keys = changes
+                .collections
+                .iter()
+                .flat_map(|(c, cc)| cc.sets.iter().map(move |(i, _)| EntityKey::new(c, i)));
+            self.settle.suspect(self.db.time().now_ms(), keys);
+        }
+        self.stamps.sent(stamp);
         vec![Outbound::Text(entity_data(&changes, stamp, &[id]))]
     }
 }
