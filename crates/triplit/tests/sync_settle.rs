@@ -71,6 +71,9 @@ async fn setup() -> Setup {
         )
         .await;
     assert_eq!(out.len(), 1);
+    // The first frame counts as a send: let it age out of the window.
+    s.time.advance(WINDOW_MS);
+    assert_eq!(s.conn.settle().await.expect("settle"), None);
     s
 }
 
@@ -151,11 +154,12 @@ async fn an_update_then_a_delete_in_quick_succession_is_deleted_again_once_quiet
     // Stamps keep increasing: the client applies the restatement.
     let v: Value = serde_json::from_str(&frame).unwrap();
     assert!(v["payload"]["timestamp"][0].as_u64().unwrap() >= sent_at);
-    assert_eq!(
-        s.conn.settle_due_ms(),
-        None,
-        "restated once, then nothing kept"
-    );
+    // Restated once; kept only until the window has passed.
+    let restated_at = s.time.now_ms();
+    assert_eq!(s.conn.settle_due_ms(), Some(restated_at + WINDOW_MS));
+    s.time.advance(WINDOW_MS);
+    assert_eq!(s.conn.settle().await.expect("settle"), None);
+    assert_eq!(s.conn.settle_due_ms(), None, "then nothing is kept");
 }
 
 #[tokio::test]
@@ -196,4 +200,107 @@ async fn sends_further_apart_than_the_window_are_left_alone() {
     s.time.advance(WINDOW_MS);
     assert_eq!(s.conn.settle().await.expect("settle"), None);
     assert_eq!(s.conn.settle_due_ms(), None);
+}
+
+impl Setup {
+    /// The client's own update of `id` over the socket; returns the
+    /// `CHANGES_ACK`.
+    async fn own_update(&mut self, id: &str, n: i64) -> Value {
+        let changes = json!({
+            "json": {"todos": {"sets": [[id, {"n": n}]], "deletes": []}},
+            "meta": {"values": {"todos.sets": ["map"], "todos.deletes": ["set"]}, "v": 1}
+        });
+        let out = self
+            .conn
+            .handle_text(&json!({"type": "CHANGES", "payload": {"changes": changes}}).to_string())
+            .await;
+        let [ferry_triplit::sync::Outbound::Text(ack)] = out.as_slice() else {
+            panic!("one CHANGES_ACK expected: {out:?}")
+        };
+        let ack: Value = serde_json::from_str(ack).unwrap();
+        assert_eq!(ack["type"], "CHANGES_ACK", "{ack}");
+        ack
+    }
+
+    /// Notes every commit up to the next one and flushes.
+    async fn deliver(&mut self) -> Option<String> {
+        let c = self.next_commit().await;
+        self.conn.note_commit(&c);
+        while let Ok(c) = self.commits.try_recv() {
+            self.conn.note_commit(&c);
+        }
+        self.conn.flush().await.expect("flush")
+    }
+}
+
+#[tokio::test]
+async fn a_write_acknowledged_right_after_a_frame_with_its_entity_is_restated() {
+    let mut s = setup().await;
+    s.step("update", update("t1", 2)).await;
+    s.time.advance(WINDOW_MS - 100);
+    // The client wrote t1 while that frame was on its way: the ack and the
+    // frame may be applied concurrently, and the older frame may win. (The
+    // echo goes out after the window, so only the ack makes t1 a suspect.)
+    s.own_update("t1", 5).await;
+    s.time.advance(200);
+    s.deliver().await;
+    s.time.advance(QUIET_MS);
+    let frame = s
+        .conn
+        .settle()
+        .await
+        .expect("settle")
+        .expect("a restating frame");
+    let v: Value = serde_json::from_str(&frame).unwrap();
+    let changes = decode_changes(&v["payload"]["changes"]).unwrap();
+    let (_, c) = changes
+        .collections
+        .iter()
+        .find(|(n, _)| n == "todos")
+        .unwrap();
+    assert_eq!(c.sets.len(), 1, "{frame}");
+    assert_eq!(c.sets[0].0, "t1");
+    assert_eq!(c.sets[0].1["n"], json!(5));
+}
+
+#[tokio::test]
+async fn only_frames_another_commit_touched_race_an_ack() {
+    let mut s = setup().await;
+    // The echo of the client's own write: applied after the ack or not,
+    // the client ends with the same entity.
+    s.own_update("t1", 3).await;
+    assert_eq!(
+        todos(&s.deliver().await.expect("the echo")),
+        (vec!["t1".into()], vec![])
+    );
+    s.time.advance(QUIET_MS);
+    assert_eq!(s.conn.settle().await.expect("settle"), None);
+    s.time.advance(WINDOW_MS);
+    assert_eq!(s.conn.settle().await.expect("settle"), None);
+    // Another client writes t2 right after this client's write was acked:
+    // the frame carries a version the ack would overwrite if it won.
+    s.own_update("t2", 4).await;
+    s.write("update", update("t2", 9)).await;
+    for _ in 0..2 {
+        let c = s.next_commit().await;
+        s.conn.note_commit(&c);
+    }
+    let frame = s.conn.flush().await.expect("flush").expect("a frame");
+    assert_eq!(todos(&frame), (vec!["t2".into()], vec![]));
+    s.time.advance(QUIET_MS);
+    let restated = s
+        .conn
+        .settle()
+        .await
+        .expect("settle")
+        .expect("a restating frame");
+    let v: Value = serde_json::from_str(&restated).unwrap();
+    let changes = decode_changes(&v["payload"]["changes"]).unwrap();
+    let (_, c) = changes
+        .collections
+        .iter()
+        .find(|(n, _)| n == "todos")
+        .unwrap();
+    assert_eq!(c.sets.len(), 1, "{restated}");
+    assert_eq!((c.sets[0].0.as_str(), &c.sets[0].1["n"]), ("t2", &json!(9)));
 }

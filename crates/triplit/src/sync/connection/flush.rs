@@ -10,6 +10,7 @@ use ferry_core::Hlc;
 use ferry_store::{StoreExt, load_clock_floor};
 
 use super::super::closure::Subscription;
+use super::super::entity_key::EntityKey;
 use super::super::maintained::Applied;
 use super::super::shared::SharedResult;
 use super::super::view::{ClosureEntity, HashedClosure, hash_closure};
@@ -96,6 +97,7 @@ impl SyncConnection {
             }
             let stamp = self.stamps.next();
             self.stamps.sent(stamp);
+            self.settle.restated(self.db.time().now_ms(), &keys);
             return Ok(Some(entity_data(&changes, stamp, &[])));
         }
         for key in &keys {
@@ -226,24 +228,37 @@ impl SyncConnection {
             closures.into_iter().map(|(id, c, _)| (id, c)).collect(),
             deltas,
         );
+        let now = self.db.time().now_ms();
         match self.restating.take() {
             // Suspects no query holds any more: delete them again.
             Some(keys) => {
-                for key in keys.into_iter().filter(|k| !self.view.holds(k)) {
+                for key in keys.iter().filter(|k| !self.view.holds(k)) {
                     let deletes = &mut change.changes.collection_mut(key.collection()).deletes;
                     if !deletes.iter().any(|d| d == key.id()) {
                         deletes.push(key.id().to_string());
                     }
                 }
+                self.settle.restated(now, &keys);
             }
             None => {
-                let shared: Vec<(String, String)> = change
+                // Entities another commit touched (not an echo of the
+                // client's own acknowledged write) race its acks; without
+                // the commits (everything ran again) any may.
+                let others: Option<std::collections::HashSet<EntityKey>> =
+                    (self.settle.has_recent_acks() && !pending.is_empty()).then(|| {
+                        pending
+                            .iter()
+                            .filter(|c| !self.settle.is_own(c.timestamp))
+                            .flat_map(|c| c.entities.iter().map(|(c, id, _)| EntityKey::new(c, id)))
+                            .collect()
+                    });
+                let shared = change
                     .shared_sets
                     .iter()
-                    .map(|(c, id, _)| (c.clone(), id.clone()))
-                    .collect();
-                self.settle
-                    .sent(self.db.time().now_ms(), &change.changes, &shared);
+                    .map(|(c, id, _)| (c.as_str(), id.as_str()));
+                self.settle.sent(now, &change.changes, shared, |k| {
+                    others.as_ref().is_none_or(|o| o.contains(k))
+                });
             }
         }
         if change.changes.is_empty() && change.shared_sets.is_empty() {

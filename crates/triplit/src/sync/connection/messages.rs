@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::super::chunks::raw_chunk_data;
+use super::super::entity_key::EntityKey;
 use super::super::protocol::{self, frame, timestamp_json};
 use super::{Outbound, SyncConnection};
 use crate::TriplitError;
@@ -156,6 +157,16 @@ impl SyncConnection {
         };
         let first_collection = decoded.collections.first().map(|(c, _)| c.clone());
         let writes = !decoded.is_empty();
+        let written: Vec<EntityKey> = decoded
+            .collections
+            .iter()
+            .flat_map(|(c, cc)| {
+                cc.sets
+                    .iter()
+                    .map(move |(id, _)| EntityKey::new(c, id))
+                    .chain(cc.deletes.iter().map(move |id| EntityKey::new(c, id)))
+            })
+            .collect();
         match self
             .db
             .commit(&self.session, Transaction::from_changes(decoded))
@@ -164,6 +175,7 @@ impl SyncConnection {
             Ok(stamp) => {
                 if writes {
                     self.stamps.acked(stamp);
+                    self.settle.acked(self.db.time().now_ms(), stamp, written);
                 }
                 frame("CHANGES_ACK", json!({"timestamp": timestamp_json(stamp)}))
             }

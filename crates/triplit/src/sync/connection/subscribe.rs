@@ -170,6 +170,8 @@ impl SyncConnection {
                 .flat_map(|(c, cc)| cc.sets.iter().map(move |(i, _)| EntityKey::new(c, i)));
             self.settle.suspect(self.db.time().now_ms(), keys);
         }
+        self.settle
+            .sent(self.db.time().now_ms(), &changes, [], |_| true);
         self.stamps.sent(stamp);
         vec![Outbound::Text(entity_data(&changes, stamp, &[id]))]
     }
