@@ -15,14 +15,15 @@ import { startServer, target } from './server.mjs';
 
 export const PG_ADMIN = process.env.FERRY_TEST_POSTGRES_ADMIN ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-function psql(sql) {
+/** Run `sql` on the admin database with psql; returns spawnSync's result. */
+export function psql(sql) {
   return spawnSync('psql', [PG_ADMIN, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8' });
 }
 
 /**
  * Create a database named after `label` and this process. Returns
- * { url, skip, drop() }: `skip` is false or the reason to skip (give it to
- * describe), `url` the DATABASE_URL for the nodes.
+ * { name, url, skip, drop() }: `skip` is false or the reason to skip (give
+ * it to describe), `url` the DATABASE_URL for the nodes.
  */
 export function pgDatabase(label) {
   const name = `ferry_conf_${label}_${process.pid}_${Date.now()}`;
@@ -38,6 +39,7 @@ export function pgDatabase(label) {
         ? `SKIPPED: PostgreSQL not reachable at ${PG_ADMIN}`
         : false;
   return {
+    name,
     url: PG_ADMIN.replace(/\/[^/]*$/, `/${name}`),
     skip,
     drop() {

@@ -11,28 +11,12 @@
 // missing, but required under CI=true).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { closeClients, closeReason, createClient, localRows, openRaw, subscribeFulfilled, waitFor } from '../lib/sync.mjs';
-import { startServer, target } from '../lib/server.mjs';
+import { startServer } from '../lib/server.mjs';
+import { pgDatabase, psql } from '../lib/postgres.mjs';
 
-const PG = process.env.FERRY_TEST_POSTGRES_ADMIN ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-function psql(sql) {
-  return spawnSync('psql', [PG, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8' });
-}
-
-const database = `ferry_outage_${process.pid}_${Date.now()}`;
-const created = target === 'ferry' ? psql(`create database ${database}`) : { status: 1 };
-const available = created.status === 0;
-if (!available && target === 'ferry' && process.env.CI === 'true') {
-  throw new Error(`PostgreSQL is required under CI=true: ${created.stderr ?? created.error}`);
-}
-const skip =
-  target !== 'ferry'
-    ? 'Ferry-only: several nodes sharing PostgreSQL'
-    : !available
-      ? `SKIPPED: PostgreSQL not reachable at ${PG}`
-      : false;
+const pg = pgDatabase('outage');
+const database = pg.name;
 
 function takeDown() {
   // Two requests: one request runs as one transaction, and a session
@@ -64,8 +48,8 @@ async function fetchNotes(srv) {
   return { status: res.status, body: await res.json() };
 }
 
-describe('losing the shared PostgreSQL database', { skip }, () => {
-  const url = PG.replace(/\/[^/]*$/, `/${database}`);
+describe('losing the shared PostgreSQL database', { skip: pg.skip }, () => {
+  const url = pg.url;
   let a;
   let b;
   before(async () => {
@@ -77,7 +61,7 @@ describe('losing the shared PostgreSQL database', { skip }, () => {
     await closeClients();
     await a?.stop();
     await b?.stop();
-    psql(`drop database if exists ${database} with (force)`);
+    pg.drop();
   });
 
   it('answers 503 and closes sockets retryably during the outage, then resumes with the offline writes synced', async () => {

@@ -240,7 +240,17 @@ describe('random concurrent writes converge', () => {
           return true;
         },
         { message: 'subscription results converged' }
-      );
+      ).catch(async (e) => {
+        if (process.env.FERRY_WIRE_DUMP) {
+          // Every frame each client sent and received, with what each shows.
+          const { writeFileSync } = await import('node:fs');
+          const shown = await Promise.all(
+            clients.map(async (c, i) => ({ live: canon(subs[i].results()), local: canon(await localRows(c, views[i])) }))
+          );
+          writeFileSync(process.env.FERRY_WIRE_DUMP, JSON.stringify({ truth, shown, wires: clients.map((c) => c.wire) }));
+        }
+        throw e;
+      });
       for (const s of subs) s.unsubscribe();
     });
   }

@@ -13,6 +13,7 @@
 
 mod auth;
 pub mod metrics;
+mod outbox;
 mod router;
 mod triplit_routes;
 pub mod ws;

@@ -2,11 +2,12 @@
 //!
 //! One task per socket runs a `select!` over the client's frames, commits
 //! from every source (fan-out), a coalescing flush timer, the token's
-//! expiry and server shutdown. Frames to the client go through a bounded
-//! outbox (frames and bytes) drained by a separate writer task: a client
-//! that stops reading fills its outbox and its connection is dropped (the
-//! client sees an abnormal close and reconnects with its checkpoint), so it
-//! never slows writers or other clients and its memory stays bounded.
+//! expiry, server shutdown and writing: frames to the client go through a
+//! bounded outbox (`outbox.rs`, messages and bytes) that the same loop
+//! writes whenever the socket takes more. A client that stops reading
+//! fills its outbox and its connection is dropped (the client sees an
+//! abnormal close and reconnects with its checkpoint), so it never slows
+//! writers or other clients and its memory stays bounded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,16 +26,13 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
+use crate::outbox::Outbox;
 use crate::ws_socket::{self, Socket};
 
 use crate::auth::verify_token;
 use crate::metrics::{LIVE_QUERIES, OPEN_CONNECTIONS};
 use crate::router::AppState;
 
-/// Frames queued for one client before it counts as stalled.
-const OUTBOX_FRAMES: usize = 4096;
-/// Bytes queued for one client before it counts as stalled.
-const OUTBOX_BYTES: usize = 8 << 20;
 /// How long a finished session waits for its last frames to be written.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long commits are coalesced into one `ENTITY_DATA`.
@@ -152,37 +150,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
     ::metrics::gauge!(OPEN_CONNECTIONS, "protocol" => "triplit").increment(1.0);
 
     let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOX_FRAMES);
-    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let drained = queued.clone();
-    let mut writer = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            let size = frame_size(&msg);
-            let sent = ws_socket::write(&mut sink, msg).await;
-            drained.fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
-            if sent.is_err() || closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    // Queues a frame; `false` when the client is not keeping up (the frame
-    // is dropped and the session must end).
-    let push = |msg: Message| -> bool {
-        let size = frame_size(&msg);
-        let control = matches!(msg, Message::Close(_));
-        if !control && queued.load(std::sync::atomic::Ordering::Relaxed) + size > OUTBOX_BYTES {
-            return false;
-        }
-        queued.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-        if out_tx.try_send(msg).is_ok() {
-            true
-        } else {
-            queued.fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
-            false
-        }
-    };
+    let mut outbox = Outbox::default();
     let mut stalled = false;
 
     // Commits are followed only while the session needs them (live
@@ -191,7 +159,10 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
     let mut commits: Option<broadcast::Receiver<Arc<Commit>>> = None;
     let mut flush_at: Option<Instant> = None;
     let mut live = 0usize;
-    let _ = push_pending(conn.start(params.get("schema").map(String::as_str)), &push);
+    let _ = push_pending(
+        conn.start(params.get("schema").map(String::as_str)),
+        &mut outbox,
+    );
     let want = conn.follows_commits();
     follow_commits(&state, &mut conn, &mut commits, want);
     loop {
@@ -202,6 +173,13 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
             Instant::now() + Duration::from_millis(due.saturating_sub(state.db.time().now_ms()))
         });
         tokio::select! {
+            written = outbox.write(&mut sink), if outbox.has_work() => {
+                match written {
+                    Ok(false) => {}
+                    // A close went out, or the client is gone.
+                    Ok(true) | Err(_) => break,
+                }
+            }
             frame = stream.next() => {
                 let Some(Ok(frame)) = frame else { break };
                 match frame {
@@ -223,8 +201,8 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                                 }
                             };
                             if let Some(Outbound::Close { message, code, reason }) = outcome {
-                                let _ = push(Message::Text(message.into()));
-                                let _ = push(close_frame(code, reason));
+                                let _ = outbox.push(Message::Text(message.into()));
+                                let _ = outbox.push(close_frame(code, reason));
                                 break;
                             }
                             continue;
@@ -235,10 +213,10 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                         follow_commits(&state, &mut conn, &mut commits, true);
                         for out in Box::pin(conn.handle_text(text.as_str())).await {
                             ok &= match out {
-                                Outbound::Text(t) => push(Message::Text(t.into())),
+                                Outbound::Text(t) => outbox.push(Message::Text(t.into())),
                                 Outbound::Close { message, code, reason } => {
-                                    let _ = push(Message::Text(message.into()));
-                                    let _ = push(close_frame(code, reason));
+                                    let _ = outbox.push(Message::Text(message.into()));
+                                    let _ = outbox.push(close_frame(code, reason));
                                     false
                                 }
                             };
@@ -250,12 +228,12 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                     Message::Close(frame) => {
                         // Echo the client's code and reason (the client reads
                         // its close event from our frame).
-                        let _ = push(Message::Close(frame));
+                        let _ = outbox.push(Message::Close(frame));
                         break;
                     }
                     Message::Binary(_) => {
                         let e = ferry_triplit::TriplitError::malformed_payload("Messages payloads must be valid JSON.", Some("binary frames are not supported".into()));
-                        let _ = push(Message::Text(ferry_triplit::sync::protocol::error(None, &e, None).into()));
+                        let _ = outbox.push(Message::Text(ferry_triplit::sync::protocol::error(None, &e, None).into()));
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 }
@@ -278,7 +256,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                 flush_at = None;
                 match Box::pin(conn.flush()).await {
                     Ok(Some(data)) => {
-                        if !push(Message::Text(data.into())) {
+                        if !outbox.push(Message::Text(data.into())) {
                             tracing::warn!(client = %client_id, "outbox full: disconnecting a stalled client");
                             stalled = true;
                             break;
@@ -296,7 +274,7 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                 // Restate what the client may have applied out of order.
                 match Box::pin(conn.settle()).await {
                     Ok(Some(data)) => {
-                        if !push(Message::Text(data.into())) {
+                        if !outbox.push(Message::Text(data.into())) {
                             stalled = true;
                             break;
                         }
@@ -309,8 +287,8 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                 let Outbound::Close { message, code, reason } = close(CloseReason::TokenExpired, None) else { break };
                 // Upstream's TOKEN_EXPIRED message carries no `message`.
                 let _ = message;
-                let _ = push(Message::Text(CloseReason::TokenExpired.message(None).into()));
-                let _ = push(close_frame(code, reason));
+                let _ = outbox.push(Message::Text(CloseReason::TokenExpired.message(None).into()));
+                let _ = outbox.push(close_frame(code, reason));
                 break;
             }
             control = control_rx.recv() => {
@@ -324,8 +302,8 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                         } else {
                             let out = close(CloseReason::RolesMismatch, Some("Roles for new token don't match the old token."));
                             if let Outbound::Close { message, code, reason } = out {
-                                let _ = push(Message::Text(message.into()));
-                                let _ = push(close_frame(code, reason));
+                                let _ = outbox.push(Message::Text(message.into()));
+                                let _ = outbox.push(close_frame(code, reason));
                             }
                             let _ = done.send(());
                             break;
@@ -336,16 +314,16 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                 }
             }
             _ = ferry_store::wait_unavailable(&mut health) => {
-                let _ = push_pending(vec![store_unavailable()], &push);
+                let _ = push_pending(vec![store_unavailable()], &mut outbox);
                 break;
             }
             _ = state.shutdown.cancelled() => {
-                let _ = push(close_frame(1001, String::new()));
+                let _ = outbox.push(close_frame(1001, String::new()));
                 break;
             }
         }
         // Frames the session produced on its own (after a schema change).
-        if !push_pending(conn.take_outbound(), &push) {
+        if !push_pending(conn.take_outbound(), &mut outbox) {
             break;
         }
         let want = conn.follows_commits();
@@ -360,18 +338,11 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
     ::metrics::gauge!(LIVE_QUERIES, "protocol" => "triplit").decrement(live as f64);
     ::metrics::gauge!(OPEN_CONNECTIONS, "protocol" => "triplit").decrement(1.0);
     state.connections.by_client.lock().remove(&client_id);
-    if stalled {
-        // The client is not reading: drop the socket (it sees the
-        // connection end and reconnects) rather than wait on it.
-        writer.abort();
-    } else {
-        drop(out_tx);
-        if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer)
-            .await
-            .is_err()
-        {
-            writer.abort();
-        }
+    if !stalled {
+        // The last frames (a close, say); a client that is not reading is
+        // dropped instead (it sees the connection end and reconnects).
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, outbox.write(&mut sink)).await;
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, sink.close()).await;
     }
 }
 
@@ -384,11 +355,11 @@ fn store_unavailable() -> Outbound {
 }
 
 /// Queues `outs`; `false` when one was a close or the outbox is full.
-fn push_pending(outs: Vec<Outbound>, push: &impl Fn(Message) -> bool) -> bool {
+fn push_pending(outs: Vec<Outbound>, outbox: &mut Outbox) -> bool {
     for out in outs {
         match out {
             Outbound::Text(t) => {
-                if !push(Message::Text(t.into())) {
+                if !outbox.push(Message::Text(t.into())) {
                     return false;
                 }
             }
@@ -397,8 +368,8 @@ fn push_pending(outs: Vec<Outbound>, push: &impl Fn(Message) -> bool) -> bool {
                 code,
                 reason,
             } => {
-                let _ = push(Message::Text(message.into()));
-                let _ = push(close_frame(code, reason));
+                let _ = outbox.push(Message::Text(message.into()));
+                let _ = outbox.push(close_frame(code, reason));
                 return false;
             }
         }
@@ -416,14 +387,6 @@ fn update_token_payload(text: &str) -> Option<String> {
         return None;
     }
     Some(v.get("payload")?.get("token")?.as_str()?.to_string())
-}
-
-fn frame_size(msg: &Message) -> usize {
-    match msg {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) => b.len(),
-        _ => 16,
-    }
 }
 
 /// Starts (`want`) or stops following commits. A session that starts again
