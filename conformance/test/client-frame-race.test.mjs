@@ -4,7 +4,9 @@
 // the older one. This file shows that with a stand-in server (no Ferry, no
 // reference: a bare `ws` server speaking just enough of the protocol), and
 // then that Ferry repairs it: an entity sent twice in quick succession is
-// restated once the connection is quiet (crates/triplit/src/sync/settle.rs).
+// restated once the connection is quiet (crates/triplit/src/sync/settle.rs),
+// as a delete and a set in one frame — a set alone cannot bring back a live
+// query the race left behind the client's store.
 import { createClient, closeClients, waitFor, subscribeFulfilled, localRows, TriplitClient, SuperJSON, sleep } from '../lib/sync.mjs';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,6 +86,69 @@ describe('the published client and frames that arrive together (stand-in server)
   it('in one read, the older update commits last and the deleted entity stays in the cache', async () => {
     assert.deepEqual(await scenario(true), ['e1']);
   });
+
+  /**
+   * The client holds e1 with n = 7; an older frame (n = 5) and a newer one
+   * (n = 7 again) arrive in one read, then `restatement` frames 300 ms
+   * apart. Returns what the store and the live query show before and after.
+   */
+  async function behind(restatement) {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wss.on('listening', r));
+    let sock;
+    let qid;
+    const queried = new Promise((resolve) => {
+      wss.on('connection', (ws) => {
+        sock = ws;
+        ws.send(JSON.stringify({ type: 'READY', payload: { clientId: 'stand-in' } }));
+        ws.on('message', (m) => {
+          const msg = JSON.parse(String(m));
+          if (msg.type === 'CONNECT_QUERY') {
+            qid = msg.payload.id;
+            ws.send(entityData([['e1', { id: 'e1', n: 7 }]], [], 1000, qid));
+            resolve();
+          }
+        });
+      });
+    });
+    const client = new TriplitClient({ serverUrl: `http://127.0.0.1:${wss.address().port}`, token: signToken({ sub: 'x' }), logLevel: 'none' });
+    try {
+      const q = client.query('items');
+      let live = [];
+      client.subscribe(q, (rows) => {
+        live = [...rows.values()].map((e) => e.n);
+      });
+      await queried;
+      await waitFor(async () => (await localRows(client, q)).length === 1 && live.length === 1, { message: 'initial e1' });
+      sock._socket.cork();
+      sock.send(entityData([['e1', { id: 'e1', n: 5 }]], [], 2000, qid));
+      sock.send(entityData([['e1', { id: 'e1', n: 7 }]], [], 3000, qid));
+      process.nextTick(() => sock._socket.uncork());
+      await sleep(300);
+      const shown = async () => ({ store: (await localRows(client, q)).map((e) => e.n), live });
+      const seen = [await shown()];
+      for (const [i, deletes] of restatement.entries()) {
+        sock.send(entityData([['e1', { id: 'e1', n: 7 }]], deletes, 4000 + i * 1000, qid));
+        await sleep(300);
+        seen.push(await shown());
+      }
+      return seen;
+    } finally {
+      client.disconnect();
+      wss.close();
+    }
+  }
+
+  it('in one read, an older update can leave a live query behind the store; only a delete and a set in one frame bring it back', async () => {
+    // The newer frame holds what the store holds already, so it changes
+    // nothing the live query sees; the older one's change reaches it last.
+    const [raced, asSet, asDeleteAndSet] = await behind([[], ['e1']]);
+    assert.deepEqual(raced, { store: [7], live: [5] });
+    // Restating the entity as a set changes nothing in the store either.
+    assert.deepEqual(asSet, { store: [7], live: [5] });
+    // A delete and a set of it in one frame replace it, live query included.
+    assert.deepEqual(asDeleteAndSet, { store: [7], live: [7] });
+  });
 });
 
 describe('Ferry restates entities sent twice in quick succession', { skip: target !== 'ferry' && 'Ferry-only: the reference leaves the entity in the client cache' }, () => {
@@ -134,5 +199,42 @@ describe('Ferry restates entities sent twice in quick succession', { skip: targe
     await worker.terminate();
     assert.deepEqual(await ok(server, '/fetch', { query: { collectionName: 'items', where: [['list', '=', 'race']] } }), []);
     await waitFor(async () => (await localRows(viewer, q)).length === 0, { timeout: 5000, message: 'r1 gone from the client cache' });
+  });
+
+  it('a client busy while an entity changes and changes back ends with its live query showing the entity as stored', async () => {
+    const viewer = createClient(server, { token: signToken({ sub: 'viewer2' }), schema: collections });
+    const q = viewer.query('items').Where('list', '=', 'back');
+    await ok(server, '/insert', { collectionName: 'items', entity: { id: 'b1', n: 7, list: 'back' } });
+    let live = [];
+    viewer.subscribe(q, (rows) => {
+      live = [...rows.values()].map((e) => e.n);
+    });
+    await waitFor(() => live.length === 1, { message: 'b1 live' });
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const post = (path, body) => fetch(workerData.url + path, { method: 'POST',
+         headers: { Authorization: 'Bearer ' + workerData.token, 'Content-Type': 'application/json' },
+         body: JSON.stringify(body) }).then((r) => r.status);
+       parentPort.once('message', async () => {
+         const a = await post('/update', { collectionName: 'items', entityId: 'b1', changes: { n: 5 } });
+         await new Promise((r) => setTimeout(r, 150));
+         const b = await post('/update', { collectionName: 'items', entityId: 'b1', changes: { n: 7 } });
+         parentPort.postMessage([a, b]);
+         Atomics.store(workerData.done, 0, 1);
+         Atomics.notify(workerData.done, 0);
+       });`,
+      { eval: true, workerData: { url: server.url, token: server.serviceToken, done } }
+    );
+    const statuses = new Promise((resolve) => worker.once('message', resolve));
+    worker.postMessage('go');
+    block(20_000, done);
+    block(300);
+    assert.deepEqual(await statuses, [200, 200]);
+    await worker.terminate();
+    await waitFor(async () => assert.deepEqual({ store: (await localRows(viewer, q)).map((e) => e.n), live }, { store: [7], live: [7] }) ?? true, {
+      timeout: 5000,
+      message: 'store and live query show n = 7',
+    });
   });
 });

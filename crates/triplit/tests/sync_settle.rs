@@ -188,7 +188,9 @@ async fn two_updates_in_quick_succession_are_restated_in_their_latest_version() 
     assert_eq!(c.sets.len(), 1, "{frame}");
     assert_eq!(c.sets[0].0, "t1");
     assert_eq!(c.sets[0].1["n"], json!(3));
-    assert!(c.deletes.is_empty());
+    // Also deleted in the same frame: the client replaces its copy, so a
+    // live query left behind its store sees the change.
+    assert_eq!(c.deletes, vec!["t1".to_string()]);
 }
 
 #[tokio::test]
@@ -261,6 +263,7 @@ async fn a_write_acknowledged_right_after_a_frame_with_its_entity_is_restated() 
     assert_eq!(c.sets.len(), 1, "{frame}");
     assert_eq!(c.sets[0].0, "t1");
     assert_eq!(c.sets[0].1["n"], json!(5));
+    assert_eq!(c.deletes, vec!["t1".to_string()]);
 }
 
 #[tokio::test]
@@ -303,4 +306,5 @@ async fn only_frames_another_commit_touched_race_an_ack() {
         .unwrap();
     assert_eq!(c.sets.len(), 1, "{restated}");
     assert_eq!((c.sets[0].0.as_str(), &c.sets[0].1["n"]), ("t2", &json!(9)));
+    assert_eq!(c.deletes, vec!["t2".to_string()]);
 }

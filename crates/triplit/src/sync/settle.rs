@@ -16,8 +16,10 @@
 //! entity sent (set or deleted) twice within [`WINDOW_MS`]. Such entities
 //! become suspects; once the connection has sent nothing for
 //! [`QUIET_MS`], it restates them in one more frame with a fresh stamp —
-//! the current version of those it holds, a delete for the others — which
-//! the client applies on its own (a connection that never goes quiet
+//! the current version of those it holds as a delete and a set (the race
+//! can also leave a live query's result behind the client's store, which a
+//! set of what the store holds would not change), a delete for the others —
+//! which the client applies on its own (a connection that never goes quiet
 //! restates [`MAX_WAIT_MS`] after its first suspect). A restatement counts
 //! as a send of its entities: a frame that follows it within the window
 //! with one of them makes that one a suspect again, as the two may race.

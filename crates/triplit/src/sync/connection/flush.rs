@@ -76,8 +76,9 @@ impl SyncConnection {
 
     /// Restates entities the client may have applied out of order (sent
     /// twice in quick succession), once the connection has been quiet:
-    /// every query runs again and those entities are sent as they are now
-    /// (a delete for those no query holds). Returns the frame, if any.
+    /// every query runs again and those entities are sent as they are now,
+    /// each as a delete and a set (a delete alone for those no query
+    /// holds). Returns the frame, if any.
     pub async fn settle(&mut self) -> Result<Option<String>, TriplitError> {
         let keys = self.settle.tick(self.db.time().now_ms());
         if keys.is_empty() {
@@ -231,11 +232,17 @@ impl SyncConnection {
         let now = self.db.time().now_ms();
         match self.restating.take() {
             // Suspects no query holds any more: delete them again.
+            // The others go as a delete and a set in one frame: the client
+            // replaces its copy, and its live queries see the change even
+            // when its store already holds this version (a lost race can
+            // leave a query's result behind the store).
             Some(keys) => {
-                for key in keys.iter().filter(|k| !self.view.holds(k)) {
-                    let deletes = &mut change.changes.collection_mut(key.collection()).deletes;
-                    if !deletes.iter().any(|d| d == key.id()) {
-                        deletes.push(key.id().to_string());
+                for key in &keys {
+                    let held = self.view.holds(key);
+                    let slot = change.changes.collection_mut(key.collection());
+                    let set = slot.sets.iter().any(|(id, _)| id == key.id());
+                    if (!held || set) && !slot.deletes.iter().any(|d| d == key.id()) {
+                        slot.deletes.push(key.id().to_string());
                     }
                 }
                 self.settle.restated(now, &keys);
