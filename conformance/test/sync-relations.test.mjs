@@ -13,13 +13,18 @@ import { startServer } from '../lib/server.mjs';
 import { ok } from '../lib/http.mjs';
 import { signToken } from '../lib/tokens.mjs';
 
-// Intermittent under heavy CPU load (load average > 10 on 2 cores), on the
-// reference too (2 of 8 runs of the relations case failed there): the client
-// applies ENTITY_DATA frames that arrive in one socket read concurrently and
-// an older frame can win (client-frame-race.test.mjs). Ferry restates such
-// entities (sync/settle.rs), which cut the relations case's failures from 2
-// in 18 to 2 in 40 loaded runs; the rest is tracked in issue #4, so on Ferry
-// the cases run and report as todo.
+// Intermittent under CPU load, on the reference too (2 of 8 runs of the
+// relations case failed there under load average > 10): the client applies
+// ENTITY_DATA frames (and CHANGES_ACKs) that arrive in one socket read
+// concurrently, and an older one can win in its store or in its live
+// queries (client-frame-race.test.mjs). Ferry restates such entities
+// (sync/settle.rs): with load average ~14 on 2 cores the cases failed 1 of
+// 77 runs, and 1 of 30 runs next to a release build. What is left: a live
+// query can merge a re-inserted entity (same id, deleted and inserted
+// again) into a stale copy the race kept, so a set item of the old entity
+// shows; neither a set nor a delete and a set in one frame clears it, and
+// the server cannot know when the client has processed a frame. Tracked in
+// issue #4; on Ferry the cases run and report as todo.
 const loadFlake =
   (process.env.FERRY_TARGET ?? 'ferry') === 'ferry'
     ? { todo: 'intermittent under heavy CPU load (client frame race), issue #4' }
