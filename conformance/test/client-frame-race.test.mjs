@@ -33,8 +33,14 @@ describe('the published client and frames that arrive together (stand-in server)
       },
     });
 
-  /** Sends the initial e1, then (A) an update of e1 and (B, newer) its delete, in one write or 200 ms apart. */
-  async function scenario(together) {
+  /**
+   * A stand-in server and a client subscribed to `items` on it, which got
+   * `initial` (e1) as its first result. `send(sets, deletes, ms)` sends an
+   * ENTITY_DATA stamped `ms`; `together(...frames)` sends frames so they
+   * reach the client in one read. `live()` is the subscription's last
+   * result.
+   */
+  async function standIn(initial) {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise((r) => wss.on('listening', r));
     let sock;
@@ -47,35 +53,54 @@ describe('the published client and frames that arrive together (stand-in server)
           const msg = JSON.parse(String(m));
           if (msg.type === 'CONNECT_QUERY') {
             qid = msg.payload.id;
-            ws.send(entityData([['e1', { id: 'e1', n: 1 }]], [], 1000, qid));
+            ws.send(entityData([['e1', initial]], [], 1000, qid));
             resolve();
           }
         });
       });
     });
     const client = new TriplitClient({ serverUrl: `http://127.0.0.1:${wss.address().port}`, token: signToken({ sub: 'x' }), logLevel: 'none' });
-    try {
-      const q = client.query('items');
-      client.subscribe(q, () => {});
-      await queried;
-      await waitFor(async () => (await localRows(client, q)).length === 1, { message: 'initial e1' });
-      const A = entityData([['e1', { id: 'e1', n: 5 }]], [], 2000, qid);
-      const B = entityData([], ['e1'], 3000, qid);
-      if (together) {
+    const q = client.query('items');
+    let live = [];
+    client.subscribe(q, (rows) => {
+      live = [...rows.values()];
+    });
+    await queried;
+    await waitFor(async () => (await localRows(client, q)).length === 1 && live.length === 1, { message: 'initial e1' });
+    return {
+      stored: async () => await localRows(client, q),
+      live: () => live,
+      frame: (sets, deletes, ms) => entityData(sets, deletes, ms, qid),
+      send: (frame) => sock.send(frame),
+      together(...frames) {
         sock._socket.cork();
-        sock.send(A);
-        sock.send(B);
+        for (const f of frames) sock.send(f);
         process.nextTick(() => sock._socket.uncork());
+      },
+      close() {
+        client.disconnect();
+        wss.close();
+      },
+    };
+  }
+
+  /** Sends the initial e1, then (A) an update of e1 and (B, newer) its delete, in one write or 200 ms apart. */
+  async function scenario(together) {
+    const s = await standIn({ id: 'e1', n: 1 });
+    try {
+      const A = s.frame([['e1', { id: 'e1', n: 5 }]], [], 2000);
+      const B = s.frame([], ['e1'], 3000);
+      if (together) {
+        s.together(A, B);
       } else {
-        sock.send(A);
+        s.send(A);
         await sleep(200);
-        sock.send(B);
+        s.send(B);
       }
       await sleep(300);
-      return (await localRows(client, q)).map((e) => e.id);
+      return (await s.stored()).map((e) => e.id);
     } finally {
-      client.disconnect();
-      wss.close();
+      s.close();
     }
   }
 
@@ -93,49 +118,20 @@ describe('the published client and frames that arrive together (stand-in server)
    * apart. Returns what the store and the live query show before and after.
    */
   async function behind(restatement) {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise((r) => wss.on('listening', r));
-    let sock;
-    let qid;
-    const queried = new Promise((resolve) => {
-      wss.on('connection', (ws) => {
-        sock = ws;
-        ws.send(JSON.stringify({ type: 'READY', payload: { clientId: 'stand-in' } }));
-        ws.on('message', (m) => {
-          const msg = JSON.parse(String(m));
-          if (msg.type === 'CONNECT_QUERY') {
-            qid = msg.payload.id;
-            ws.send(entityData([['e1', { id: 'e1', n: 7 }]], [], 1000, qid));
-            resolve();
-          }
-        });
-      });
-    });
-    const client = new TriplitClient({ serverUrl: `http://127.0.0.1:${wss.address().port}`, token: signToken({ sub: 'x' }), logLevel: 'none' });
+    const s = await standIn({ id: 'e1', n: 7 });
     try {
-      const q = client.query('items');
-      let live = [];
-      client.subscribe(q, (rows) => {
-        live = [...rows.values()].map((e) => e.n);
-      });
-      await queried;
-      await waitFor(async () => (await localRows(client, q)).length === 1 && live.length === 1, { message: 'initial e1' });
-      sock._socket.cork();
-      sock.send(entityData([['e1', { id: 'e1', n: 5 }]], [], 2000, qid));
-      sock.send(entityData([['e1', { id: 'e1', n: 7 }]], [], 3000, qid));
-      process.nextTick(() => sock._socket.uncork());
+      s.together(s.frame([['e1', { id: 'e1', n: 5 }]], [], 2000), s.frame([['e1', { id: 'e1', n: 7 }]], [], 3000));
       await sleep(300);
-      const shown = async () => ({ store: (await localRows(client, q)).map((e) => e.n), live });
+      const shown = async () => ({ store: (await s.stored()).map((e) => e.n), live: s.live().map((e) => e.n) });
       const seen = [await shown()];
       for (const [i, deletes] of restatement.entries()) {
-        sock.send(entityData([['e1', { id: 'e1', n: 7 }]], deletes, 4000 + i * 1000, qid));
+        s.send(s.frame([['e1', { id: 'e1', n: 7 }]], deletes, 4000 + i * 1000));
         await sleep(300);
         seen.push(await shown());
       }
       return seen;
     } finally {
-      client.disconnect();
-      wss.close();
+      s.close();
     }
   }
 

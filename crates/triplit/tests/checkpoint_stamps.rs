@@ -38,6 +38,15 @@ async fn call(db: &TriplitDb, route: &str, input: Value) {
     assert_eq!(reply.status, 200, "{route}");
 }
 
+async fn insert(db: &TriplitDb, id: &str, text: &str) {
+    call(
+        db,
+        "insert",
+        json!({"collectionName": "todos", "entity": {"id": id, "text": text}}),
+    )
+    .await;
+}
+
 fn connection(db: &Arc<TriplitDb>, id: &str) -> SyncConnection {
     SyncConnection::new(
         db.clone(),
@@ -86,12 +95,7 @@ async fn a_checkpoint_from_a_node_ahead_does_not_hide_a_later_write_through_a_no
     // floor, or plain clock skew).
     let ahead = open(&store, T + 60_000, 1).await;
     let behind = open(&store, T, 2).await;
-    call(
-        &behind,
-        "insert",
-        json!({"collectionName": "todos", "entity": {"id": "k1", "text": "v1"}}),
-    )
-    .await;
+    insert(&behind, "k1", "v1").await;
     let mut first = connection(&ahead, "c1");
     let frame = subscribe(&mut first, None).await;
     assert_eq!(sets(&frame), vec![("k1".into(), json!("v1"))]);
@@ -118,6 +122,24 @@ async fn a_checkpoint_from_a_node_ahead_does_not_hide_a_later_write_through_a_no
     let newer = json!({"timestamp": frame["payload"]["timestamp"], "entityIds": {"todos": ["k1"]}});
     let mut third = connection(&behind, "c1");
     assert_eq!(sets(&subscribe(&mut third, Some(newer)).await), vec![]);
+}
+
+/// The client's own insert of `id` over the socket; returns the
+/// `CHANGES_ACK`.
+async fn insert_own(conn: &mut SyncConnection, id: &str, text: &str) -> Value {
+    let changes = json!({
+        "json": {"todos": {"sets": [[id, {"id": id, "text": text}]], "deletes": []}},
+        "meta": {"values": {"todos.sets": ["map"], "todos.deletes": ["set"]}, "v": 1}
+    });
+    let out = conn
+        .handle_text(&json!({"type": "CHANGES", "payload": {"changes": changes}}).to_string())
+        .await;
+    let [Outbound::Text(ack)] = out.as_slice() else {
+        panic!("one CHANGES_ACK expected: {out:?}")
+    };
+    let ack: Value = serde_json::from_str(ack).unwrap();
+    assert_eq!(ack["type"], "CHANGES_ACK");
+    ack
 }
 
 /// Starts the feed and waits until its follower runs (it starts from the
@@ -159,19 +181,7 @@ async fn frames_are_stamped_above_the_clients_own_acknowledged_writes() {
     let mut conn = connection(&db, "c1");
     let first = subscribe(&mut conn, None).await;
     // A write of the client's own over the socket.
-    let changes = json!({
-        "json": {"todos": {"sets": [["t1", {"id": "t1", "text": "mine"}]], "deletes": []}},
-        "meta": {"values": {"todos.sets": ["map"], "todos.deletes": ["set"]}, "v": 1}
-    });
-    let out = conn
-        .handle_text(&json!({"type": "CHANGES", "payload": {"changes": changes}}).to_string())
-        .await;
-    let [Outbound::Text(ack)] = out.as_slice() else {
-        panic!("one CHANGES_ACK expected: {out:?}")
-    };
-    let ack: Value = serde_json::from_str(ack).unwrap();
-    assert_eq!(ack["type"], "CHANGES_ACK");
-    let acked = stamp_of(&ack);
+    let acked = stamp_of(&insert_own(&mut conn, "t1", "mine").await);
     assert!(acked > stamp_of(&first));
 
     // Once the commit reached the connection, its frame is above the ack.
@@ -182,12 +192,7 @@ async fn frames_are_stamped_above_the_clients_own_acknowledged_writes() {
     assert_eq!(sets(&frame), vec![("t1".into(), json!("mine"))]);
     assert!(stamp_of(&frame) > acked, "{frame}");
     // And below whatever is written next.
-    call(
-        &db,
-        "insert",
-        json!({"collectionName": "todos", "entity": {"id": "t2", "text": "next"}}),
-    )
-    .await;
+    insert(&db, "t2", "next").await;
     let c = next_commit(&mut commits).await;
     assert!(c.timestamp > stamp_of(&frame));
 }
@@ -201,21 +206,9 @@ async fn a_flush_before_the_clients_write_arrives_waits_for_it() {
     subscribe(&mut conn, None).await;
     // Another client's write is seen, then this client's own is acked
     // before its commit arrives.
-    call(
-        &db,
-        "insert",
-        json!({"collectionName": "todos", "entity": {"id": "o1", "text": "other"}}),
-    )
-    .await;
+    insert(&db, "o1", "other").await;
     let theirs = next_commit(&mut commits).await;
-    let changes = json!({
-        "json": {"todos": {"sets": [["t1", {"id": "t1", "text": "mine"}]], "deletes": []}},
-        "meta": {"values": {"todos.sets": ["map"], "todos.deletes": ["set"]}, "v": 1}
-    });
-    let out = conn
-        .handle_text(&json!({"type": "CHANGES", "payload": {"changes": changes}}).to_string())
-        .await;
-    assert_eq!(out.len(), 1);
+    insert_own(&mut conn, "t1", "mine").await;
     assert!(conn.note_commit(&theirs));
     assert_eq!(conn.flush().await.expect("flush"), None);
     assert!(conn.flush_waiting());
@@ -252,12 +245,7 @@ async fn a_database_with_an_earlier_read_stamp_lease_resumes_above_it() {
         .await
         .unwrap();
     assert_eq!(gone, None, "the lease is dropped");
-    call(
-        &db,
-        "insert",
-        json!({"collectionName": "todos", "entity": {"id": "t1", "text": "x"}}),
-    )
-    .await;
+    insert(&db, "t1", "x").await;
     let mut conn = connection(&db, "c1");
     let frame = subscribe(&mut conn, None).await;
     assert!(stamp_of(&frame) > Hlc::new(lease, 0));

@@ -172,25 +172,11 @@ async fn two_updates_in_quick_succession_are_restated_in_their_latest_version() 
     s.time.advance(10);
     s.step("update", update("t1", 3)).await;
     s.time.advance(QUIET_MS);
-    let frame = s
-        .conn
-        .settle()
-        .await
-        .expect("settle")
-        .expect("a restating frame");
-    let v: Value = serde_json::from_str(&frame).unwrap();
-    let changes = decode_changes(&v["payload"]["changes"]).unwrap();
-    let (_, c) = changes
-        .collections
-        .iter()
-        .find(|(n, _)| n == "todos")
-        .unwrap();
-    assert_eq!(c.sets.len(), 1, "{frame}");
-    assert_eq!(c.sets[0].0, "t1");
-    assert_eq!(c.sets[0].1["n"], json!(3));
+    let (sets, deletes) = s.restated().await;
+    assert_eq!(sets, vec![("t1".to_string(), json!(3))]);
     // Also deleted in the same frame: the client replaces its copy, so a
     // live query left behind its store sees the change.
-    assert_eq!(c.deletes, vec!["t1".to_string()]);
+    assert_eq!(deletes, vec!["t1".to_string()]);
 }
 
 #[tokio::test]
@@ -224,6 +210,30 @@ impl Setup {
         ack
     }
 
+    /// Restates (the connection is quiet) and returns the `todos` sets of
+    /// the frame as `(id, n)` and its deletes.
+    async fn restated(&mut self) -> (Vec<(String, Value)>, Vec<String>) {
+        let frame = self
+            .conn
+            .settle()
+            .await
+            .expect("settle")
+            .expect("a restating frame");
+        let v: Value = serde_json::from_str(&frame).unwrap();
+        let changes = decode_changes(&v["payload"]["changes"]).unwrap();
+        let (_, c) = changes
+            .collections
+            .iter()
+            .find(|(n, _)| n == "todos")
+            .expect("todos in the frame");
+        let sets = c
+            .sets
+            .iter()
+            .map(|(id, e)| (id.clone(), e["n"].clone()))
+            .collect();
+        (sets, c.deletes.clone())
+    }
+
     /// Notes every commit up to the next one and flushes.
     async fn deliver(&mut self) -> Option<String> {
         let c = self.next_commit().await;
@@ -247,23 +257,9 @@ async fn a_write_acknowledged_right_after_a_frame_with_its_entity_is_restated() 
     s.time.advance(200);
     s.deliver().await;
     s.time.advance(QUIET_MS);
-    let frame = s
-        .conn
-        .settle()
-        .await
-        .expect("settle")
-        .expect("a restating frame");
-    let v: Value = serde_json::from_str(&frame).unwrap();
-    let changes = decode_changes(&v["payload"]["changes"]).unwrap();
-    let (_, c) = changes
-        .collections
-        .iter()
-        .find(|(n, _)| n == "todos")
-        .unwrap();
-    assert_eq!(c.sets.len(), 1, "{frame}");
-    assert_eq!(c.sets[0].0, "t1");
-    assert_eq!(c.sets[0].1["n"], json!(5));
-    assert_eq!(c.deletes, vec!["t1".to_string()]);
+    let (sets, deletes) = s.restated().await;
+    assert_eq!(sets, vec![("t1".to_string(), json!(5))]);
+    assert_eq!(deletes, vec!["t1".to_string()]);
 }
 
 #[tokio::test]
@@ -291,20 +287,7 @@ async fn only_frames_another_commit_touched_race_an_ack() {
     let frame = s.conn.flush().await.expect("flush").expect("a frame");
     assert_eq!(todos(&frame), (vec!["t2".into()], vec![]));
     s.time.advance(QUIET_MS);
-    let restated = s
-        .conn
-        .settle()
-        .await
-        .expect("settle")
-        .expect("a restating frame");
-    let v: Value = serde_json::from_str(&restated).unwrap();
-    let changes = decode_changes(&v["payload"]["changes"]).unwrap();
-    let (_, c) = changes
-        .collections
-        .iter()
-        .find(|(n, _)| n == "todos")
-        .unwrap();
-    assert_eq!(c.sets.len(), 1, "{restated}");
-    assert_eq!((c.sets[0].0.as_str(), &c.sets[0].1["n"]), ("t2", &json!(9)));
-    assert_eq!(c.deletes, vec!["t2".to_string()]);
+    let (sets, deletes) = s.restated().await;
+    assert_eq!(sets, vec![("t2".to_string(), json!(9))]);
+    assert_eq!(deletes, vec!["t2".to_string()]);
 }

@@ -57,6 +57,16 @@ impl EntityKey {
     }
 }
 
+/// The keys of every entity `changes` sets or deletes.
+pub fn keys_of(changes: &crate::DbChanges) -> impl Iterator<Item = EntityKey> + '_ {
+    changes.collections.iter().flat_map(|(c, cc)| {
+        cc.sets
+            .iter()
+            .map(move |(id, _)| EntityKey::new(c, id))
+            .chain(cc.deletes.iter().map(move |id| EntityKey::new(c, id)))
+    })
+}
+
 impl crate::query::RankId for EntityKey {
     fn rank_id(&self) -> &str {
         self.id()

@@ -34,7 +34,7 @@ use std::collections::{HashMap, HashSet};
 
 use ferry_core::Hlc;
 
-use super::entity_key::EntityKey;
+use super::entity_key::{EntityKey, keys_of};
 use crate::DbChanges;
 
 /// Two sends of one entity closer than this make it a suspect.
@@ -77,12 +77,7 @@ impl Settle {
         differs: impl Fn(&EntityKey) -> bool,
     ) {
         self.forget_old(now_ms);
-        let keys = changes.collections.iter().flat_map(|(c, cc)| {
-            cc.sets
-                .iter()
-                .map(move |(id, _)| EntityKey::new(c, id))
-                .chain(cc.deletes.iter().map(move |id| EntityKey::new(c, id)))
-        });
+        let keys = keys_of(changes);
         let shared = shared.into_iter().map(|(c, id)| EntityKey::new(c, id));
         for key in keys.chain(shared) {
             let twice = self

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::super::chunks::raw_chunk_data;
-use super::super::entity_key::EntityKey;
+use super::super::entity_key::{EntityKey, keys_of};
 use super::super::protocol::{self, frame, timestamp_json};
 use super::{Outbound, SyncConnection};
 use crate::TriplitError;
@@ -156,24 +156,14 @@ impl SyncConnection {
             Err(e) => return protocol::error(Some("CHANGES"), &e, Some(json!({"failures": []}))),
         };
         let first_collection = decoded.collections.first().map(|(c, _)| c.clone());
-        let writes = !decoded.is_empty();
-        let written: Vec<EntityKey> = decoded
-            .collections
-            .iter()
-            .flat_map(|(c, cc)| {
-                cc.sets
-                    .iter()
-                    .map(move |(id, _)| EntityKey::new(c, id))
-                    .chain(cc.deletes.iter().map(move |id| EntityKey::new(c, id)))
-            })
-            .collect();
+        let written: Vec<EntityKey> = keys_of(&decoded).collect();
         match self
             .db
             .commit(&self.session, Transaction::from_changes(decoded))
             .await
         {
             Ok(stamp) => {
-                if writes {
+                if !written.is_empty() {
                     self.stamps.acked(stamp);
                     self.settle.acked(self.db.time().now_ms(), stamp, written);
                 }
