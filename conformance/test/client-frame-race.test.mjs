@@ -22,6 +22,43 @@ function block(ms, flag = new Int32Array(new SharedArrayBuffer(4))) {
   Atomics.wait(flag, 0, 0, ms);
 }
 
+/**
+ * Runs `posts` ([path, body] pairs, 150 ms apart) against `server` from a
+ * worker thread while this thread (the client's event loop) is blocked, so
+ * every frame they cause sits in the socket and reaches the client in one
+ * read. Returns the HTTP statuses once the client runs again, 300 ms after
+ * the last write was acknowledged.
+ */
+async function whileBusy(server, posts) {
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const post = (path, body) => fetch(workerData.url + path, { method: 'POST',
+       headers: { Authorization: 'Bearer ' + workerData.token, 'Content-Type': 'application/json' },
+       body: JSON.stringify(body) }).then((r) => r.status);
+     parentPort.once('message', async () => {
+       const statuses = [];
+       for (const [i, [path, body]] of workerData.posts.entries()) {
+         if (i > 0) await new Promise((r) => setTimeout(r, 150));
+         statuses.push(await post(path, body));
+       }
+       parentPort.postMessage(statuses);
+       Atomics.store(workerData.done, 0, 1);
+       Atomics.notify(workerData.done, 0);
+     });`,
+    { eval: true, workerData: { url: server.url, token: server.serviceToken, done, posts } }
+  );
+  const statuses = new Promise((resolve) => worker.once('message', resolve));
+  worker.postMessage('go');
+  // Blocked until every write is acknowledged, then long enough for the
+  // server to send the last frame.
+  block(20_000, done);
+  block(300);
+  const result = await statuses;
+  await worker.terminate();
+  return result;
+}
+
 describe('the published client and frames that arrive together (stand-in server)', () => {
   const entityData = (sets, deletes, ms, qid) =>
     JSON.stringify({
@@ -40,7 +77,7 @@ describe('the published client and frames that arrive together (stand-in server)
    * reach the client in one read. `live()` is the subscription's last
    * result.
    */
-  async function standIn(initial) {
+  async function standIn(initial, { schema } = {}) {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise((r) => wss.on('listening', r));
     let sock;
@@ -59,7 +96,7 @@ describe('the published client and frames that arrive together (stand-in server)
         });
       });
     });
-    const client = new TriplitClient({ serverUrl: `http://127.0.0.1:${wss.address().port}`, token: signToken({ sub: 'x' }), logLevel: 'none' });
+    const client = new TriplitClient({ serverUrl: `http://127.0.0.1:${wss.address().port}`, token: signToken({ sub: 'x' }), schema, logLevel: 'none' });
     const q = client.query('items');
     let live = [];
     client.subscribe(q, (rows) => {
@@ -145,11 +182,32 @@ describe('the published client and frames that arrive together (stand-in server)
     // A delete and a set of it in one frame replace it, live query included.
     assert.deepEqual(asDeleteAndSet, { store: [7], live: [7] });
   });
+
+  it('a delete and a set of one id in one frame: the live query merges the set into the row it holds, so only items written as false leave a Set', async () => {
+    const schema = S.Collections({ items: { schema: S.Schema({ id: S.Id(), n: S.Number(), tags: S.Set(S.String()) }) } });
+    const reinsert = async (tags) => {
+      const s = await standIn({ id: 'e1', n: 1, tags: { red: true } }, { schema });
+      try {
+        // e1 deleted and inserted again (with other items) under one frame.
+        s.send(s.frame([['e1', { id: 'e1', n: 2, tags }]], ['e1'], 2000));
+        await sleep(300);
+        const show = (rows) => rows.map((e) => `${e.n}:${[...e.tags].sort().join(',')}`);
+        return { store: show(await s.stored()), live: show(s.live()) };
+      } finally {
+        s.close();
+      }
+    };
+    // The store replaces the entity; the live query keeps the old item.
+    assert.deepEqual(await reinsert({ blue: true }), { store: ['2:blue'], live: ['2:blue,red'] });
+    // Written as removed, the old item leaves the live query too.
+    assert.deepEqual(await reinsert({ blue: true, red: false }), { store: ['2:blue'], live: ['2:blue'] });
+  });
 });
 
 describe('Ferry restates entities sent twice in quick succession', { skip: target !== 'ferry' && 'Ferry-only: the reference leaves the entity in the client cache' }, () => {
   const collections = S.Collections({
     items: { schema: S.Schema({ id: S.Id(), n: S.Number(), list: S.String() }) },
+    tagged: { schema: S.Schema({ id: S.Id(), list: S.String(), tags: S.Set(S.String()), meta: S.Record({ labels: S.Set(S.String()) }) }) },
   });
   let server;
   before(async () => {
@@ -166,33 +224,11 @@ describe('Ferry restates entities sent twice in quick succession', { skip: targe
     await ok(server, '/insert', { collectionName: 'items', entity: { id: 'r1', n: 1, list: 'race' } });
     await subscribeFulfilled(viewer, q);
     await waitFor(async () => (await localRows(viewer, q)).length === 1, { message: 'r1 synced' });
-    // The writes come from a worker thread, so they happen while this
-    // thread (the client's event loop) is blocked; both frames then sit in
-    // the socket and reach the client in one read.
-    const done = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(
-      `const { parentPort, workerData } = require('node:worker_threads');
-       const post = (path, body) => fetch(workerData.url + path, { method: 'POST',
-         headers: { Authorization: 'Bearer ' + workerData.token, 'Content-Type': 'application/json' },
-         body: JSON.stringify(body) }).then((r) => r.status);
-       parentPort.once('message', async () => {
-         const a = await post('/update', { collectionName: 'items', entityId: 'r1', changes: { n: 2 } });
-         await new Promise((r) => setTimeout(r, 150));
-         const b = await post('/delete', { collectionName: 'items', entityId: 'r1' });
-         parentPort.postMessage([a, b]);
-         Atomics.store(workerData.done, 0, 1);
-         Atomics.notify(workerData.done, 0);
-       });`,
-      { eval: true, workerData: { url: server.url, token: server.serviceToken, done } }
-    );
-    const statuses = new Promise((resolve) => worker.once('message', resolve));
-    worker.postMessage('go');
-    // Blocked until both writes are acknowledged, then long enough for the
-    // server to send the second frame.
-    block(20_000, done);
-    block(300);
-    assert.deepEqual(await statuses, [200, 200]);
-    await worker.terminate();
+    const statuses = await whileBusy(server, [
+      ['/update', { collectionName: 'items', entityId: 'r1', changes: { n: 2 } }],
+      ['/delete', { collectionName: 'items', entityId: 'r1' }],
+    ]);
+    assert.deepEqual(statuses, [200, 200]);
     assert.deepEqual(await ok(server, '/fetch', { query: { collectionName: 'items', where: [['list', '=', 'race']] } }), []);
     await waitFor(async () => (await localRows(viewer, q)).length === 0, { timeout: 5000, message: 'r1 gone from the client cache' });
   });
@@ -206,31 +242,40 @@ describe('Ferry restates entities sent twice in quick succession', { skip: targe
       live = [...rows.values()].map((e) => e.n);
     });
     await waitFor(() => live.length === 1, { message: 'b1 live' });
-    const done = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(
-      `const { parentPort, workerData } = require('node:worker_threads');
-       const post = (path, body) => fetch(workerData.url + path, { method: 'POST',
-         headers: { Authorization: 'Bearer ' + workerData.token, 'Content-Type': 'application/json' },
-         body: JSON.stringify(body) }).then((r) => r.status);
-       parentPort.once('message', async () => {
-         const a = await post('/update', { collectionName: 'items', entityId: 'b1', changes: { n: 5 } });
-         await new Promise((r) => setTimeout(r, 150));
-         const b = await post('/update', { collectionName: 'items', entityId: 'b1', changes: { n: 7 } });
-         parentPort.postMessage([a, b]);
-         Atomics.store(workerData.done, 0, 1);
-         Atomics.notify(workerData.done, 0);
-       });`,
-      { eval: true, workerData: { url: server.url, token: server.serviceToken, done } }
-    );
-    const statuses = new Promise((resolve) => worker.once('message', resolve));
-    worker.postMessage('go');
-    block(20_000, done);
-    block(300);
-    assert.deepEqual(await statuses, [200, 200]);
-    await worker.terminate();
+    const statuses = await whileBusy(server, [
+      ['/update', { collectionName: 'items', entityId: 'b1', changes: { n: 5 } }],
+      ['/update', { collectionName: 'items', entityId: 'b1', changes: { n: 7 } }],
+    ]);
+    assert.deepEqual(statuses, [200, 200]);
     await waitFor(async () => assert.deepEqual({ store: (await localRows(viewer, q)).map((e) => e.n), live }, { store: [7], live: [7] }) ?? true, {
       timeout: 5000,
       message: 'store and live query show n = 7',
+    });
+  });
+
+  it('a client busy while an entity is deleted and inserted again with other set items ends showing only the new items', async () => {
+    const viewer = createClient(server, { token: signToken({ sub: 'viewer3' }), schema: collections });
+    const q = viewer.query('tagged').Where('list', '=', 'again');
+    const entity = (tags, labels) => ({ id: 'g1', list: 'again', tags, meta: { labels } });
+    await ok(server, '/insert', { collectionName: 'tagged', entity: entity(['red', 'green'], ['x']) });
+    const show = (e) => `${[...e.tags].sort().join(',')}|${[...e.meta.labels].sort().join(',')}`;
+    let live = [];
+    viewer.subscribe(q, (rows) => {
+      live = [...rows.values()].map(show);
+    });
+    await waitFor(() => live.length === 1, { message: 'g1 live' });
+    // An update removes `green` (stored as a removed item), then the entity
+    // is deleted and inserted again under the same id with other items.
+    const statuses = await whileBusy(server, [
+      ['/update', { collectionName: 'tagged', entityId: 'g1', changes: { tags: ['red'] } }],
+      ['/delete', { collectionName: 'tagged', entityId: 'g1' }],
+      ['/insert', { collectionName: 'tagged', entity: entity(['blue'], ['y']) }],
+    ]);
+    assert.deepEqual(statuses, [200, 200, 200]);
+    assert.deepEqual((await ok(server, '/fetch', { query: { collectionName: 'tagged', where: [['id', '=', 'g1']] } })).map(show), ['blue|y']);
+    await waitFor(async () => assert.deepEqual({ store: (await localRows(viewer, q)).map(show), live }, { store: ['blue|y'], live: ['blue|y'] }) ?? true, {
+      timeout: 5000,
+      message: 'store and live query show only the new items',
     });
   });
 });

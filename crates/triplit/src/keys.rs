@@ -5,6 +5,7 @@
 //! | `("triplit", "e", collection, id)` | the entity, one JSON document |
 //! | `("triplit", "t", collection, id)` | the entity's last-write timestamp (12-byte HLC); kept after deletes |
 //! | `("triplit", "schema")` | the schema JSON (also stored as the entity `_metadata/_schema`, `{id: "_schema", ...schema}`, written with it in one transaction) |
+//! | `("triplit", "g", collection, id)` | the set items a deleted entity had, all `false` (`db/ghosts.rs`); removed when the id is inserted again |
 //! | `("triplit", "i", collection, path, encoded value, id)` | empty: one attribute-index entry (see `indexes`) |
 //! | `("triplit", "ix")` | the index registry: which `(collection, path)` indexes are maintained |
 //!
@@ -42,6 +43,11 @@ pub fn timestamp(collection: &str, id: &str) -> Vec<u8> {
 /// The prefix of every entity timestamp.
 pub fn all_timestamps() -> Vec<u8> {
     root().str("t").finish()
+}
+
+/// The key of the set items remembered from a deleted entity.
+pub fn ghost(collection: &str, id: &str) -> Vec<u8> {
+    root().str("g").str(collection).str(id).finish()
 }
 
 /// The key of the stored schema.

@@ -16,6 +16,7 @@
 //! from the commits it followed (`sync/connection/stamp.rs`).
 
 mod feed;
+mod ghosts;
 mod handoff;
 pub(crate) mod read;
 mod write;

@@ -7,7 +7,7 @@ use ferry_core::Hlc;
 use ferry_store::{StoreExt, WriteTxn, take_stamp};
 use serde_json::{Map, Value};
 
-use super::{SCHEMA_ENTITY, TriplitDb, schema_entity};
+use super::{SCHEMA_ENTITY, TriplitDb, ghosts, schema_entity};
 use crate::changes::DbChanges;
 use crate::indexes::{self, Registry};
 use crate::merge::{apply_change, combine_patches, deep_is_empty};
@@ -226,6 +226,26 @@ fn read_entity(
     }
 }
 
+/// A fresh insert of `collection/id`: the set items a deleted entity of
+/// that id had are written as removed (`ghosts`), and forgotten.
+fn reinsert(
+    txn: &mut dyn WriteTxn,
+    collection: &str,
+    id: &str,
+    entity: &mut Map<String, Value>,
+    set_paths: &[Vec<String>],
+) -> Result<(), TriplitError> {
+    let key = keys::ghost(collection, id);
+    let Some(bytes) = txn.get(&key)? else {
+        return Ok(());
+    };
+    if let Ok(Value::Object(ghost)) = serde_json::from_slice::<Value>(&bytes) {
+        ghosts::carry(entity, &ghost, set_paths);
+    }
+    txn.delete(&key)?;
+    Ok(())
+}
+
 /// Applies `changes` inside `txn` with timestamp `stamp`, keeping the
 /// attribute indexes the stored registry names exact.
 fn apply(
@@ -277,12 +297,21 @@ fn apply(
                 .is_some_and(|col| col.permissions.is_some());
         let indexed = !registry.paths(collection).is_empty();
         let collection_schema = schema.and_then(|s| s.collection(collection));
+        let set_paths = collection_schema.map(ghosts::set_paths).unwrap_or_default();
         for id in &c.deletes {
-            let prev = if guarded || indexed {
+            let prev = if guarded || indexed || !set_paths.is_empty() {
                 read_entity(txn, collection, id)?
             } else {
                 None
             };
+            if let Some(ghost) = prev
+                .as_ref()
+                .and_then(|p| ghosts::of_deleted(p, &set_paths))
+            {
+                let bytes = serde_json::to_vec(&ghost)
+                    .map_err(|e| TriplitError::internal(e.to_string()))?;
+                txn.put(&keys::ghost(collection, id), &bytes)?;
+            }
             if let Some(p) = prev.as_ref().filter(|_| indexed) {
                 let before = indexes::encodings(&registry, collection, p);
                 indexes::maintain(txn, &registry, collection, id, Some(&before), None)?;
@@ -316,7 +345,13 @@ fn apply(
                         apply_change(&mut e, change);
                         e
                     }
-                    None => change.clone(),
+                    None => {
+                        let mut e = change.clone();
+                        if !set_paths.is_empty() {
+                            reinsert(txn, collection, id, &mut e, &set_paths)?;
+                        }
+                        e
+                    }
                 }
             } else {
                 let Some(mut e) = current else { continue };
