@@ -13,22 +13,15 @@ import { startServer } from '../lib/server.mjs';
 import { ok } from '../lib/http.mjs';
 import { signToken } from '../lib/tokens.mjs';
 
-// Intermittent under CPU load, on the reference too (2 of 8 runs of the
-// relations case failed there under load average > 10): the client applies
-// ENTITY_DATA frames (and CHANGES_ACKs) that arrive in one socket read
-// concurrently, and an older one can win in its store or in its live
-// queries (client-frame-race.test.mjs). Ferry restates such entities
-// (sync/settle.rs): with load average ~14 on 2 cores the cases failed 1 of
-// 77 runs, and 1 of 30 runs next to a release build. What is left: a live
-// query can merge a re-inserted entity (same id, deleted and inserted
-// again) into a stale copy the race kept, so a set item of the old entity
-// shows; neither a set nor a delete and a set in one frame clears it, and
-// the server cannot know when the client has processed a frame. Tracked in
-// issue #4; on Ferry the cases run and report as todo.
-const loadFlake =
-  (process.env.FERRY_TARGET ?? 'ferry') === 'ferry'
-    ? { todo: 'intermittent under heavy CPU load (client frame race), issue #4' }
-    : {};
+// Under CPU load the client applies ENTITY_DATA frames (and CHANGES_ACKs)
+// that arrive in one socket read concurrently, and an older one can win in
+// its store or in its live queries (client-frame-race.test.mjs); these cases
+// failed now and then on the reference (2 of 8 runs of the relations case
+// under load average > 10). Ferry restates such entities (sync/settle.rs)
+// and writes the set items of a deleted entity as removed into a re-insert
+// of its id (db/ghosts.rs), which a live query merging the re-insert into
+// the old row needs: with load average ~16 on 2 cores the cases passed 40
+// of 40 runs (they failed 1 of 77 before the second fix).
 
 const collections = S.Collections({
   authors: {
@@ -162,7 +155,7 @@ async function randomWrite(client, rng, run, who, { ids, taken }) {
 }
 
 describe('relational queries converge', () => {
-  it('viewers with include / relation-path queries match the server while writers change related data', loadFlake, async () => {
+  it('viewers with include / relation-path queries match the server while writers change related data', async () => {
     const seed = testSeed(5005);
     const run = `rel_${seed}`;
     await seedRun(run);
