@@ -78,8 +78,15 @@ describe('losing the shared PostgreSQL database', { skip: pg.skip }, () => {
 
     takeDown();
     for (const srv of [a, b]) {
-      await waitFor(async () => (await health(srv)).status === 503, { timeout: 20_000, message: 'healthcheck 503' });
-      assert.match((await health(srv)).body, /UNAVAILABLE: database unreachable/);
+      // A failed probe read answers a bare 503 `UNAVAILABLE` until the
+      // store's health signal says why (router.rs); wait for the reason.
+      await waitFor(
+        async () => {
+          const h = await health(srv);
+          return h.status === 503 && /UNAVAILABLE: database unreachable/.test(h.body);
+        },
+        { timeout: 20_000, message: 'healthcheck 503 UNAVAILABLE: database unreachable' }
+      );
     }
     // The open socket got a retryable close, not silence.
     await waitFor(() => onA.wire.sockets[socketsBefore - 1]?.closed, { timeout: 20_000, message: 'A’s socket closed' });
