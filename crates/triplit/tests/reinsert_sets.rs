@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::{ManualTime, SeededRandom};
+mod common;
+
+use ferry_core::ManualTime;
 use ferry_store::MemoryStore;
 use ferry_triplit::db::{Commit, Transaction, TriplitDb};
-use ferry_triplit::http::{Body, Input, handle};
 use ferry_triplit::session::Session;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
@@ -39,19 +40,12 @@ struct Db {
 }
 
 async fn open() -> Db {
-    let db = Arc::new(
-        TriplitDb::open(
-            Arc::new(MemoryStore::new()),
-            Arc::new(ManualTime::new(1_700_000_000_000)),
-            Arc::new(SeededRandom::new(3)),
-        )
-        .await
-        .expect("open"),
-    );
-    db.start_feed();
-    for _ in 0..4 {
-        tokio::task::yield_now().await;
-    }
+    let db = common::open_following(
+        Arc::new(MemoryStore::new()),
+        Arc::new(ManualTime::new(1_700_000_000_000)),
+        3,
+    )
+    .await;
     let commits = db.subscribe_commits();
     let mut d = Db { db, commits };
     let change = d.call("override-schema", json!({"schema": schema()})).await;
@@ -62,20 +56,7 @@ async fn open() -> Db {
 
 impl Db {
     async fn call(&self, route: &str, input: Value) -> Value {
-        let reply = handle(
-            &self.db,
-            &Session::service(),
-            route,
-            Input::Json(input),
-            false,
-        )
-        .await;
-        assert_eq!(reply.status, 200, "{route}");
-        match reply.body {
-            Body::Json(v) => v,
-            Body::Text(t) => Value::String(t),
-            Body::Empty => Value::Null,
-        }
+        common::call(&self.db, route, input).await
     }
 
     async fn next(&mut self) -> Arc<Commit> {

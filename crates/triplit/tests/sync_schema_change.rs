@@ -6,10 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::{ManualTime, SeededRandom};
+mod common;
+
+use common::call;
+use ferry_core::ManualTime;
 use ferry_store::MemoryStore;
 use ferry_triplit::db::{Commit, TriplitDb};
-use ferry_triplit::http::{Body, Input, handle};
+use ferry_triplit::http::{Input, handle};
 use ferry_triplit::session::Session;
 use ferry_triplit::superjson::decode_changes;
 use ferry_triplit::sync::{Outbound, SharedResults, SyncConnection};
@@ -17,22 +20,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
 async fn open(store: Arc<MemoryStore>) -> Arc<TriplitDb> {
-    let db = Arc::new(
-        TriplitDb::open(
-            store,
-            Arc::new(ManualTime::new(1_700_000_000_000)),
-            Arc::new(SeededRandom::new(7)),
-        )
-        .await
-        .expect("open"),
-    );
-    db.start_feed();
-    // Let the follower start: it follows the feed from where it is when it
-    // first runs.
-    for _ in 0..4 {
-        tokio::task::yield_now().await;
-    }
-    db
+    common::open_following(store, Arc::new(ManualTime::new(1_700_000_000_000)), 7).await
 }
 
 fn schema(read: Value, extra: Value, roles: Value) -> Value {
@@ -76,20 +64,6 @@ fn user(sub: &str) -> Session {
         claims,
         ..Session::default()
     }
-}
-
-fn json_body(b: Body) -> Value {
-    match b {
-        Body::Json(v) => v,
-        Body::Text(t) => Value::String(t),
-        Body::Empty => Value::Null,
-    }
-}
-
-async fn call(db: &TriplitDb, route: &str, input: Value) -> Value {
-    let reply = handle(db, &Session::service(), route, Input::Json(input), false).await;
-    assert_eq!(reply.status, 200, "{route}");
-    json_body(reply.body)
 }
 
 async fn push_schema(db: &TriplitDb, schema: Value) -> Value {
@@ -398,7 +372,10 @@ async fn the_schema_entity_is_written_only_through_override_schema() {
     )
     .await;
     assert_eq!(reply.status, 401);
-    assert_eq!(json_body(reply.body)["name"], "WritePermissionError");
+    assert_eq!(
+        common::json_body(reply.body)["name"],
+        "WritePermissionError"
+    );
 
     // Clearing data keeps it; a full clear removes it with the schema.
     insert(&db, "a1", "alice").await;

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::{ManualTime, SeededRandom, TimeSource};
+mod common;
+
+use ferry_core::{ManualTime, TimeSource};
 use ferry_store::MemoryStore;
 use ferry_triplit::db::{Commit, TriplitDb};
 use ferry_triplit::http::{Input, handle};
@@ -25,19 +27,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let time = Arc::new(ManualTime::new(1_700_000_000_000));
-    let db = Arc::new(
-        TriplitDb::open(
-            Arc::new(MemoryStore::new()),
-            time.clone(),
-            Arc::new(SeededRandom::new(5)),
-        )
-        .await
-        .expect("open"),
-    );
-    db.start_feed();
-    for _ in 0..4 {
-        tokio::task::yield_now().await;
-    }
+    let db = common::open_following(Arc::new(MemoryStore::new()), time.clone(), 5).await;
     let commits = db.subscribe_commits();
     let conn = SyncConnection::new(
         db.clone(),
