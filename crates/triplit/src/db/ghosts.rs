@@ -28,17 +28,28 @@ use serde_json::{Map, Value};
 
 use crate::schema::{Collection, DataType};
 
-/// The paths of a collection's `Set` attributes (inside records too).
-pub(super) fn set_paths(collection: &Collection) -> Vec<Vec<String>> {
-    fn walk(props: &[(String, DataType)], at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+/// The paths of a collection's `Set` attributes (inside records too),
+/// borrowed from the schema: computed per commit, so no name is copied.
+pub(super) fn set_paths(collection: &Collection) -> Vec<Vec<&str>> {
+    fn walk<'a>(
+        props: &'a [(String, DataType)],
+        at: &mut Vec<&'a str>,
+        out: &mut Vec<Vec<&'a str>>,
+    ) {
         for (name, ty) in props {
-            at.push(name.clone());
             match ty {
-                DataType::Set { .. } => out.push(at.clone()),
-                DataType::Record { properties, .. } => walk(properties, at, out),
+                DataType::Set { .. } => {
+                    let mut path = at.clone();
+                    path.push(name);
+                    out.push(path);
+                }
+                DataType::Record { properties, .. } => {
+                    at.push(name);
+                    walk(properties, at, out);
+                    at.pop();
+                }
                 _ => {}
             }
-            at.pop();
         }
     }
     let mut out = Vec::new();
@@ -46,35 +57,32 @@ pub(super) fn set_paths(collection: &Collection) -> Vec<Vec<String>> {
     out
 }
 
-fn object_at<'a>(
-    entity: &'a Map<String, Value>,
-    path: &[String],
-) -> Option<&'a Map<String, Value>> {
+fn object_at<'a>(entity: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Map<String, Value>> {
     let (last, parents) = path.split_last()?;
     let mut at = entity;
     for p in parents {
-        at = at.get(p)?.as_object()?;
+        at = at.get(*p)?.as_object()?;
     }
-    at.get(last)?.as_object()
+    at.get(*last)?.as_object()
 }
 
 fn object_at_mut<'a>(
     entity: &'a mut Map<String, Value>,
-    path: &[String],
+    path: &[&str],
 ) -> Option<&'a mut Map<String, Value>> {
     let (last, parents) = path.split_last()?;
     let mut at = entity;
     for p in parents {
-        at = at.get_mut(p)?.as_object_mut()?;
+        at = at.get_mut(*p)?.as_object_mut()?;
     }
-    at.get_mut(last)?.as_object_mut()
+    at.get_mut(*last)?.as_object_mut()
 }
 
 /// What a delete of `entity` remembers: every item of its sets, live or
 /// removed, as `false` in the entity's shape; `None` when it has none.
 pub(super) fn of_deleted(
     entity: &Map<String, Value>,
-    paths: &[Vec<String>],
+    paths: &[Vec<&str>],
 ) -> Option<Map<String, Value>> {
     let mut ghost = Map::new();
     for path in paths {
@@ -84,7 +92,7 @@ pub(super) fn of_deleted(
         let mut at = &mut ghost;
         for p in &path[..path.len() - 1] {
             at = match at
-                .entry(p.clone())
+                .entry(p.to_string())
                 .or_insert_with(|| Value::Object(Map::new()))
             {
                 Value::Object(m) => m,
@@ -95,7 +103,7 @@ pub(super) fn of_deleted(
             .keys()
             .map(|k| (k.clone(), Value::Bool(false)))
             .collect();
-        at.insert(path[path.len() - 1].clone(), Value::Object(removed));
+        at.insert(path[path.len() - 1].to_string(), Value::Object(removed));
     }
     (!ghost.is_empty()).then_some(ghost)
 }
@@ -105,7 +113,7 @@ pub(super) fn of_deleted(
 pub(super) fn carry(
     entity: &mut Map<String, Value>,
     ghost: &Map<String, Value>,
-    paths: &[Vec<String>],
+    paths: &[Vec<&str>],
 ) {
     for path in paths {
         let (Some(old), Some(new)) = (object_at(ghost, path), object_at_mut(entity, path)) else {
@@ -128,8 +136,8 @@ mod tests {
         v.as_object().cloned().unwrap_or_default()
     }
 
-    fn paths() -> Vec<Vec<String>> {
-        vec![vec!["tags".into()], vec!["meta".into(), "labels".into()]]
+    fn paths() -> Vec<Vec<&'static str>> {
+        vec![vec!["tags"], vec!["meta", "labels"]]
     }
 
     #[test]

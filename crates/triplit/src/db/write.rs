@@ -233,7 +233,7 @@ fn reinsert(
     collection: &str,
     id: &str,
     entity: &mut Map<String, Value>,
-    set_paths: &[Vec<String>],
+    set_paths: &[Vec<&str>],
 ) -> Result<(), TriplitError> {
     let key = keys::ghost(collection, id);
     let Some(bytes) = txn.get(&key)? else {
