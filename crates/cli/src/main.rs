@@ -13,6 +13,12 @@ mod watch;
 
 use std::collections::HashMap;
 
+/// mimalloc: the server allocates and frees many small JSON values per
+/// request and per commit, where glibc's allocator spends much of the time
+/// consolidating free chunks and keeps freed memory in fragmented arenas.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Ferry runs Triplit apps, unchanged, on your own server.
