@@ -30,10 +30,14 @@ const PAGE: usize = 256;
 
 /// One execution of a plan.
 pub struct Exec<'p> {
-    txn: &'p dyn ReadTxn,
-    plan: &'p Plan,
+    pub(super) txn: &'p dyn ReadTxn,
+    pub(super) plan: &'p Plan,
     pub(super) views: Vec<Option<Rc<Vec<Row>>>>,
     cache: ScanCache,
+    /// Parents probed per view (see `view_probe`).
+    pub(super) probes: HashMap<usize, usize>,
+    /// Probe answers by view and bound values.
+    pub(super) probed: HashMap<(usize, Vec<String>), Rc<Vec<Row>>>,
 }
 
 /// What one snapshot's scans have decoded, reusable by every execution on
@@ -48,7 +52,7 @@ pub struct ScanCache {
     registry: Option<Rc<Registry>>,
 }
 
-enum Source {
+pub(super) enum Source {
     Scan(Rc<str>),
     Ids(Rc<str>, Vec<String>),
     Rows(Vec<Row>),
@@ -57,13 +61,13 @@ enum Source {
     Ordered(Rc<str>, String, bool, Vec<SortKey>),
 }
 
-enum Bound<'p> {
+pub(super) enum Bound<'p> {
     Static(Filter),
     Group(bool, Vec<Bound<'p>>),
     Exists(&'p [Step], bool),
 }
 
-enum Stage<'p> {
+pub(super) enum Stage<'p> {
     Filter(Vec<Filter>, Option<&'p After>),
     Sub(&'p [Step], bool),
     Rel(Bound<'p>),
@@ -94,6 +98,8 @@ impl<'p> Exec<'p> {
             plan,
             views: vec![None; plan.views.len()],
             cache: ScanCache::default(),
+            probes: HashMap::new(),
+            probed: HashMap::new(),
         }
     }
 
@@ -128,8 +134,18 @@ impl<'p> Exec<'p> {
                     let ids = self.ids(value, stack)?;
                     source = Some(Source::Ids(Rc::from(c.as_str()), ids));
                 }
+                // A view only the next step reads may be answered from an
+                // index per parent instead (`view_probe`).
+                Step::PrepareView(id) if matches!(steps.get(at + 1), Some(Step::ResolveFromView(next, _)) if next == id) =>
+                    {}
                 Step::PrepareView(id) => self.prepare_view(*id, stack)?,
                 Step::ResolveFromView(id, stmts) => {
+                    if let Some(rows) = self.probe_view(*id, stmts, stack)? {
+                        results = rows.clone();
+                        source = Some(Source::Rows(rows));
+                        continue;
+                    }
+                    self.prepare_view(*id, stack)?;
                     let Some(Some(view)) = self.views.get(*id) else {
                         return Err(engine(format!("View {id} not found")));
                     };
@@ -212,7 +228,7 @@ impl<'p> Exec<'p> {
         Ok(())
     }
 
-    fn registry(&mut self) -> Result<Rc<Registry>, TriplitError> {
+    pub(super) fn registry(&mut self) -> Result<Rc<Registry>, TriplitError> {
         if let Some(r) = &self.cache.registry {
             return Ok(r.clone());
         }
@@ -269,7 +285,7 @@ impl<'p> Exec<'p> {
         Ok(Source::Scan(c))
     }
 
-    fn collect(
+    pub(super) fn collect(
         &mut self,
         src: Source,
         stages: Vec<Stage<'p>>,
@@ -430,6 +446,11 @@ impl<'p> Exec<'p> {
             })
             .collect::<Result<_, _>>()?;
         Ok((rows, next))
+    }
+
+    /// Whether the scans of this snapshot hold `collection` in memory.
+    pub(super) fn cache_holds(&self, collection: &str) -> bool {
+        self.cache.rows.contains_key(collection)
     }
 
     fn scan_all(&self, c: &Rc<str>) -> Result<Vec<Row>, TriplitError> {

@@ -146,6 +146,110 @@ async fn ids(store: &Arc<MemoryStore>, q: &Value) -> Result<Vec<String>, String>
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
+/// A relation key: mostly one of three short strings, so that parents
+/// and children share values often.
+fn arb_key() -> impl Strategy<Value = Value> {
+    prop_oneof![4 => "[ab]{0,1}".prop_map(Value::String), 1 => arb_value()]
+}
+
+/// A child whose `a` and `b` are relation keys.
+fn arb_child() -> impl Strategy<Value = Vec<Option<Value>>> {
+    (
+        proptest::option::weighted(0.9, arb_key()),
+        proptest::option::weighted(0.9, arb_key()),
+        proptest::option::weighted(0.85, arb_value()),
+    )
+        .prop_map(|(a, b, m)| vec![a, b, m])
+}
+
+/// A query over `p` including `c` rows related by `a` (and `b`) to the
+/// parent's `k` (and `k2`): the view-resolved subqueries of
+/// `view_probe`, with a static filter, an order and a cardinality.
+fn arb_include_query() -> impl Strategy<Value = Value> {
+    let op = prop_oneof![Just("="), Just("="), Just("<"), Just(">="), Just("!=")];
+    (
+        op,
+        any::<bool>(),
+        proptest::option::of(arb_stmt()),
+        proptest::collection::vec((0..PATHS.len(), any::<bool>()), 0..2),
+        any::<bool>(),
+    )
+        .prop_map(|(op, second, extra, order, one)| {
+            let mut filters = vec![json!(["a", op, "$1.k"])];
+            if second {
+                filters.push(json!(["b", "=", "$1.k2"]));
+            }
+            filters.extend(extra);
+            let order: Vec<Value> = order
+                .iter()
+                .map(|(p, desc)| json!([PATHS[*p], if *desc { "DESC" } else { "ASC" }]))
+                .collect();
+            json!({"collectionName": "p", "include": {"kids": {
+                "subquery": {"collectionName": "c", "where": filters, "order": order},
+                "cardinality": if one { "one" } else { "many" }}}})
+        })
+}
+
+/// `parent id: [included ids]` of a query over `p`.
+async fn tree(store: &Arc<MemoryStore>, q: &Value) -> Result<Vec<(String, Vec<String>)>, String> {
+    use super::output::Included;
+    let prepared = super::prepare(q, None, &Session::service()).map_err(|e| e.name)?;
+    let rows = store
+        .read(move |txn| super::fetch_rows(txn, &prepared))
+        .await
+        .map_err(|e| e.name)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let kids = match &r.includes[0].1 {
+                Included::One(one) => one.iter().map(|k| k.id.clone()).collect(),
+                Included::Many(many) => many.iter().map(|k| k.id.clone()).collect(),
+            };
+            (r.id, kids)
+        })
+        .collect())
+}
+
+/// `p` entities whose `k`/`k2` are mostly strings `c` rows hold too.
+fn parents(n: usize, values: &[Value]) -> Vec<(String, Map<String, Value>)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("p{i}");
+            let mut e = Map::new();
+            e.insert("id".into(), json!(id));
+            if let Some(v) = values.get(i) {
+                e.insert("k".into(), v.clone());
+            }
+            if let Some(v) = values.get(n - 1 - i) {
+                e.insert("k2".into(), v.clone());
+            }
+            (id, e)
+        })
+        .collect()
+}
+
+async fn seed_with_parents(
+    entities: &[(String, Map<String, Value>)],
+    parents: &[(String, Map<String, Value>)],
+    indexed: bool,
+) -> Arc<MemoryStore> {
+    let store = seed(entities, indexed).await;
+    let puts: Vec<(Vec<u8>, Vec<u8>)> = parents
+        .iter()
+        .map(|(id, e)| (keys::entity("p", id), serde_json::to_vec(e).expect("json")))
+        .collect();
+    store
+        .write(move |txn| {
+            for (k, v) in &puts {
+                txn.put(k, v)?;
+            }
+            Ok::<_, TriplitError>(())
+        })
+        .await
+        .expect("seed parents");
+    store
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -225,6 +329,35 @@ proptest! {
     }
 
     #[test]
+    fn includes_probed_through_indexes_match_the_view(
+        data in proptest::collection::vec(arb_child(), 0..24),
+        keys_of_parents in proptest::collection::vec(arb_key(), 0..12),
+        queries in proptest::collection::vec(arb_include_query(), 1..4),
+    ) {
+        let entities: Vec<(String, Map<String, Value>)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, attrs)| {
+                let id = format!("{}{}", (b'a' + (i * 7 % 5) as u8) as char, i);
+                let e = entity(&id, attrs);
+                (id, e)
+            })
+            .collect();
+        let ps = parents(keys_of_parents.len(), &keys_of_parents);
+        let rt = runtime();
+        let (plain, indexed) = rt.block_on(async {
+            (
+                seed_with_parents(&entities, &ps, false).await,
+                seed_with_parents(&entities, &ps, true).await,
+            )
+        });
+        for q in &queries {
+            let (want, got) = rt.block_on(async { (tree(&plain, q).await, tree(&indexed, q).await) });
+            prop_assert_eq!(want, got, "query {}", q);
+        }
+    }
+
+    #[test]
     fn writes_keep_indexes_equal_to_a_rebuild(
         batches in proptest::collection::vec(proptest::collection::vec(arb_op(), 1..5), 1..5),
         clear_at in proptest::option::of(0usize..5),
@@ -281,6 +414,36 @@ proptest! {
             }
         });
     }
+}
+
+/// More distinct parents than a view is probed for: the first ones are
+/// answered from the index, the rest from the view computed then, and
+/// every parent gets its own rows in the view's order.
+#[test]
+fn a_view_probed_for_many_parents_is_computed_once_and_agrees() {
+    let n = super::view_probe::MAX_PROBES + 10;
+    let entities: Vec<(String, Map<String, Value>)> = (0..3 * n)
+        .map(|i| {
+            let id = format!("c{i:03}");
+            let e = json!({"id": id, "a": format!("k{}", i % n), "b": (i * 7 % 5) as i64});
+            (id, e.as_object().cloned().expect("object"))
+        })
+        .collect();
+    let keys: Vec<Value> = (0..n).map(|i| json!(format!("k{i}"))).collect();
+    let ps = parents(n, &keys);
+    let q = json!({"collectionName": "p", "include": {"kids": {"subquery":
+        {"collectionName": "c", "where": [["a", "=", "$1.k"]], "order": [["b", "DESC"]]},
+        "cardinality": "many"}}});
+    let rt = runtime();
+    let (want, got) = rt.block_on(async {
+        let plain = seed_with_parents(&entities, &ps, false).await;
+        let indexed = seed_with_parents(&entities, &ps, true).await;
+        (tree(&plain, &q).await, tree(&indexed, &q).await)
+    });
+    let want = want.expect("plain");
+    assert_eq!(want.len(), n);
+    assert!(want.iter().all(|(_, kids)| kids.len() == 3), "{want:?}");
+    assert_eq!(got.expect("indexed"), want);
 }
 
 /// A database written before indexes existed (a schema and entities, no

@@ -41,6 +41,7 @@ mod row;
 mod schema_path;
 mod simplify;
 mod variables;
+mod view_probe;
 mod view_search;
 mod write_check;
 
