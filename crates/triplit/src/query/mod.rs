@@ -207,9 +207,10 @@ pub fn execute(txn: &dyn ReadTxn, q: &PreparedQuery) -> Result<QueryOutput, Trip
 pub fn fetch_rows(txn: &dyn ReadTxn, q: &PreparedQuery) -> Result<Vec<ResultRow>, TriplitError> {
     let mut exec = engine::Exec::new(txn, &q.plan);
     let rows = exec.run(&q.plan.steps, &[], false)?;
+    drop(exec);
     Ok(rows
-        .iter()
-        .map(|r| output::result_row(r, &q.node))
+        .into_iter()
+        .map(|r| output::into_result_row(r, &q.node))
         .collect())
 }
 

@@ -51,7 +51,26 @@ pub struct QueryOutput {
     pub closure: Vec<ClosureEntity>,
 }
 
+/// [`result_row`] of a row the caller gives up: its entity is moved out
+/// when no other holder shares it.
+pub(super) fn into_result_row(row: Row, node: &Node) -> ResultRow {
+    let mut out = result_row_with(&row, node, Map::new());
+    out.entity = match std::rc::Rc::try_unwrap(row.data) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => Map::new(),
+        Err(shared) => match shared.as_ref() {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        },
+    };
+    out
+}
+
 pub(super) fn result_row(row: &Row, node: &Node) -> ResultRow {
+    result_row_with(row, node, row.entity().clone())
+}
+
+fn result_row_with(row: &Row, node: &Node, entity: Map<String, Value>) -> ResultRow {
     let includes = node
         .include
         .iter()
@@ -70,7 +89,7 @@ pub(super) fn result_row(row: &Row, node: &Node) -> ResultRow {
     ResultRow {
         collection: row.collection.to_string(),
         id: row.id.to_string(),
-        entity: row.entity().clone(),
+        entity,
         includes,
     }
 }
@@ -172,11 +191,15 @@ fn serialize_row(
     schema: Option<&Schema>,
 ) -> Result<Value, TriplitError> {
     let collection = schema.and_then(|s| s.collection(&node.collection));
+    let projected;
     let data = match &node.select {
-        Some(select) => project(&row.entity, select),
-        None => row.entity.clone(),
+        Some(select) => {
+            projected = project(&row.entity, select);
+            &projected
+        }
+        None => &row.entity,
     };
-    let mut out = serialize_entity(collection, &data)?;
+    let mut out = serialize_entity(collection, data)?;
     for ((alias, inc), (_, got)) in node.include.iter().zip(&row.includes) {
         let v = match got {
             Included::One(None) => Value::Null,

@@ -43,10 +43,7 @@ pub fn js_key_order(m: &Map<String, Value>) -> Vec<&String> {
 /// JS order, an array's `(index, item)` pairs, nothing for primitives.
 pub fn js_entries(v: &Value) -> Vec<(String, &Value)> {
     match v {
-        Value::Object(m) => js_key_order(m)
-            .into_iter()
-            .filter_map(|k| m.get(k).map(|x| (k.clone(), x)))
-            .collect(),
+        Value::Object(m) => js_map_entries(m),
         Value::Array(a) => a
             .iter()
             .enumerate()
@@ -54,6 +51,14 @@ pub fn js_entries(v: &Value) -> Vec<(String, &Value)> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// [`js_entries`] of an object.
+pub fn js_map_entries(m: &Map<String, Value>) -> Vec<(String, &Value)> {
+    js_key_order(m)
+        .into_iter()
+        .filter_map(|k| m.get(k).map(|x| (k.clone(), x)))
+        .collect()
 }
 
 /// `value[key]` for an object or array (arrays by index only); `None` is

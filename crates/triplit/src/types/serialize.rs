@@ -17,7 +17,7 @@ use crate::schema::DataType;
 
 use super::date;
 use super::encode::serialization_error;
-use super::js::{js_entries, js_normalize, js_string, js_truthy};
+use super::js::{js_entries, js_map_entries, js_normalize, js_string, js_truthy};
 
 /// The decoded (JS-side) form of a stored value.
 enum Decoded {
@@ -76,7 +76,15 @@ pub fn serialize_record(
     record: &DataType,
     entity: &Map<String, Value>,
 ) -> Result<Map<String, Value>, TriplitError> {
-    let decoded = decode(record, &Value::Object(entity.clone()))?;
+    let decoded = match record {
+        // The entity is read in place (not copied into a `Value` first).
+        DataType::Record { properties, .. } => {
+            decode_record(properties, js_map_entries(entity), &|| {
+                Value::Object(entity.clone())
+            })?
+        }
+        _ => decode(record, &Value::Object(entity.clone()))?,
+    };
     match serialize(record, decoded)? {
         Value::Object(m) => Ok(m),
         _ => Ok(Map::new()),
@@ -119,34 +127,44 @@ fn decode(t: &DataType, v: &Value) -> Result<Decoded, TriplitError> {
             _ => return Err(mismatch()),
         },
         DataType::Record { properties, .. } => {
-            let mut out = Vec::new();
-            for (key, value) in js_entries(v) {
-                let Some((_, prop)) = properties.iter().find(|(k, _)| *k == key) else {
-                    continue;
-                };
-                if prop.is_optional() && value.is_null() {
-                    out.push((key, Decoded::Plain(Value::Null)));
-                    continue;
-                }
-                match decode(prop, value) {
-                    Ok(d) => out.push((key, d)),
-                    Err(e) if e.name == "DBDeserializationError" => {
-                        return Err(deserialization_error(
-                            "record",
-                            v,
-                            Some(format!(
-                                "Could not decode property: '{key}'. Error: {}",
-                                e.message()
-                            )),
-                        ));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Decoded::Record(out)
+            decode_record(properties, js_entries(v), &|| v.clone())?
         }
         _ => return Err(mismatch()),
     })
+}
+
+/// A record's entries (in JavaScript key order) decoded by its
+/// properties; `whole` is the record, for the error message.
+fn decode_record(
+    properties: &[(String, DataType)],
+    entries: Vec<(String, &Value)>,
+    whole: &dyn Fn() -> Value,
+) -> Result<Decoded, TriplitError> {
+    let mut out = Vec::new();
+    for (key, value) in entries {
+        let Some((_, prop)) = properties.iter().find(|(k, _)| *k == key) else {
+            continue;
+        };
+        if prop.is_optional() && value.is_null() {
+            out.push((key, Decoded::Plain(Value::Null)));
+            continue;
+        }
+        match decode(prop, value) {
+            Ok(d) => out.push((key, d)),
+            Err(e) if e.name == "DBDeserializationError" => {
+                return Err(deserialization_error(
+                    "record",
+                    &whole(),
+                    Some(format!(
+                        "Could not decode property: '{key}'. Error: {}",
+                        e.message()
+                    )),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Decoded::Record(out))
 }
 
 fn invalid_date() -> TriplitError {
