@@ -71,6 +71,10 @@ pub(crate) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connecti
         ("fullfsync", "ON"),
         ("checkpoint_fullfsync", "ON"),
         ("temp_store", "MEMORY"),
+        // A large transaction (one 100,000-entity bulk insert) grows the
+        // WAL to ~100 MB; after the next checkpoint it is cut back to this
+        // instead of keeping its largest size on disk for good.
+        ("journal_size_limit", "16777216"),
     ] {
         conn.pragma_update(None, pragma, value).map_err(backend)?;
     }

@@ -35,13 +35,19 @@ pub fn validate_change(
     change: &Map<String, Value>,
     partial: bool,
 ) -> Result<(), TriplitError> {
-    let value = Value::Object(change.clone());
-    match validate(record, Some(&value), partial) {
+    // The change is read in place; it is copied only into an error.
+    let checked = match record {
+        DataType::Record { properties, .. } => validate_map(properties, change, partial),
+        _ => validate(record, Some(&Value::Object(change.clone())), partial),
+    };
+    match checked {
         Ok(()) => Ok(()),
         Err(Invalid::Crash) => Err(crash()),
         Err(Invalid::Reason(reason)) => Err(serialization_error(
             "record",
-            Some(&Value::String(js_json_stringify(&value))),
+            Some(&Value::String(js_json_stringify(&Value::Object(
+                change.clone(),
+            )))),
             Some(reason),
         )),
     }
@@ -69,11 +75,40 @@ fn validate(t: &DataType, v: Option<&Value>, partial: bool) -> Result<(), Invali
     if ok { Ok(()) } else { mismatch(t, v) }
 }
 
+/// [`validate_record`] of an object.
+fn validate_map(
+    properties: &[(String, DataType)],
+    m: &Map<String, Value>,
+    partial: bool,
+) -> Result<(), Invalid> {
+    for (key, prop) in properties {
+        let value = m.get(key);
+        if prop.is_optional() && has_no_value(value) {
+            continue;
+        }
+        if partial && !m.contains_key(key) {
+            continue;
+        }
+        validate(prop, value, partial).map_err(|e| in_property(key, e))?;
+    }
+    Ok(())
+}
+
+fn in_property(key: &str, e: Invalid) -> Invalid {
+    match e {
+        Invalid::Reason(r) => Invalid::Reason(format!("Property {key} is invalid: {r}")),
+        Invalid::Crash => Invalid::Crash,
+    }
+}
+
 fn validate_record(
     properties: &[(String, DataType)],
     v: Option<&Value>,
     partial: bool,
 ) -> Result<(), Invalid> {
+    if let Some(Value::Object(m)) = v {
+        return validate_map(properties, m, partial);
+    }
     for (key, prop) in properties {
         // `encoded[key]` and `key in encoded` throw on `null`/`undefined`.
         let Some(obj) = v.filter(|x| !x.is_null()) else {
@@ -94,10 +129,7 @@ fn validate_record(
                 continue;
             }
         }
-        validate(prop, value, partial).map_err(|e| match e {
-            Invalid::Reason(r) => Invalid::Reason(format!("Property {key} is invalid: {r}")),
-            Invalid::Crash => Invalid::Crash,
-        })?;
+        validate(prop, value, partial).map_err(|e| in_property(key, e))?;
     }
     Ok(())
 }
