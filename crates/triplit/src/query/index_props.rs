@@ -173,13 +173,22 @@ fn arb_include_query() -> impl Strategy<Value = Value> {
         proptest::option::of(arb_stmt()),
         proptest::collection::vec((0..PATHS.len(), any::<bool>()), 0..2),
         any::<bool>(),
+        0..3u8,
     )
-        .prop_map(|(op, second, extra, order, one)| {
+        .prop_map(|(op, second, extra, order, one, bound_once)| {
             let mut filters = vec![json!(["a", op, "$1.k"])];
             if second {
                 filters.push(json!(["b", "=", "$1.k2"]));
             }
             filters.extend(extra);
+            // Filters on the parent the view does not narrow by: the view
+            // binds them once, with its first parent.
+            match bound_once {
+                1 => filters
+                    .push(json!({"mod": "or", "filters": [["b", "=", "$1.k2"], ["b", "=", "a"]]})),
+                2 => filters.push(json!(["b", "like", "$1.k2"])),
+                _ => {}
+            }
             let order: Vec<Value> = order
                 .iter()
                 .map(|(p, desc)| json!([PATHS[*p], if *desc { "DESC" } else { "ASC" }]))

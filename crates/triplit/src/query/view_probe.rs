@@ -6,8 +6,8 @@
 //! sorted by `ownerId`, then narrowed per parent row by binary search
 //! ([`super::view_search`]). The view costs a decode of the whole related
 //! collection, on every query run, even for ten parents and an indexed
-//! `ownerId`. When the view is a plain scan (`Scan`, static filters that
-//! cannot fail, `Collect`, a sort by plain paths) and every statement's
+//! `ownerId`. When the view is a plain scan (`Scan`, filters that cannot
+//! fail and read no variable, `Collect`, a sort by plain paths) and every statement's
 //! bound value is a string, the run the binary search finds is exactly the
 //! rows of the scan whose attribute equals that string, in the view's
 //! sort order: the index (or the id, for `id`) gives those candidates in
@@ -63,13 +63,26 @@ fn plain_view(steps: &[Step]) -> Option<PlainView<'_>> {
         ] => (c, fs.as_slice(), keys),
         _ => return None,
     };
-    (filters.iter().all(infallible) && keys.iter().all(|k| k.subs.is_empty())).then_some(
-        PlainView {
-            collection,
-            filters,
-            keys,
-        },
-    )
+    let plain = filters.iter().all(|f| infallible(f) && !has_variables(f))
+        && keys.iter().all(|k| k.subs.is_empty());
+    plain.then_some(PlainView {
+        collection,
+        filters,
+        keys,
+    })
+}
+
+/// Whether `f` still reads a variable at run time. A view's filter can
+/// hold a `$1` statement the planner does not narrow by (inside a group,
+/// or with an operator like `like`); the view binds it once, with the
+/// parent of its first use, so a per-parent answer would differ.
+fn has_variables(f: &Filter) -> bool {
+    match f {
+        Filter::Bool(_) => false,
+        Filter::Stmt(s) => s.value.as_variable().is_some(),
+        Filter::Group(g) => g.filters.iter().any(has_variables),
+        Filter::Exists(_) => true,
+    }
 }
 
 fn resolvable(op: &str) -> bool {
