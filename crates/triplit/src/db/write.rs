@@ -19,6 +19,9 @@ use crate::{TriplitError, keys, types};
 /// `(collection, id, entity after the write or `None` when deleted)`.
 pub type Touched = (String, String, Option<Map<String, Value>>);
 
+/// A touched entity and the JSON it was stored as (`None` when deleted).
+type Written = (Touched, Option<Vec<u8>>);
+
 /// A committed write as fan-out sees it: the full post-state of every
 /// touched entity (`None` = deleted).
 #[derive(Debug, Clone)]
@@ -255,12 +258,12 @@ fn apply(
     changes: &DbChanges,
     stamp: Hlc,
     clauses: &ClauseCache,
-) -> Result<Vec<Touched>, TriplitError> {
+) -> Result<Vec<Written>, TriplitError> {
     let stamp_bytes = stamp.to_bytes();
     let registry = Registry::load(txn)?;
     // `touched` in order of last write; a slot is emptied when the same
     // entity is written again later in the batch (it moves to the end).
-    let mut touched: Vec<Option<Touched>> = Vec::new();
+    let mut touched: Vec<Option<Written>> = Vec::new();
     let mut touched_at: HashMap<(&str, &str), usize> = HashMap::new();
     let mut deltas: Vec<WriteDelta> = Vec::new();
     for (collection, c) in &changes.collections {
@@ -327,7 +330,7 @@ fn apply(
             }
             txn.delete(&keys::entity(collection, id))?;
             txn.put(&keys::timestamp(collection, id), &stamp_bytes)?;
-            touch(&mut touched, &mut touched_at, collection, id, None);
+            touch(&mut touched, &mut touched_at, collection, id, None, None);
         }
         for (id, change) in &c.sets {
             let current = read_entity(txn, collection, id)?;
@@ -389,7 +392,14 @@ fn apply(
                     next: Some(next.clone()),
                 });
             }
-            touch(&mut touched, &mut touched_at, collection, id, Some(next));
+            touch(
+                &mut touched,
+                &mut touched_at,
+                collection,
+                id,
+                Some(next),
+                Some(bytes),
+            );
         }
     }
     if let Some(schema) = schema
@@ -404,32 +414,67 @@ fn apply(
 /// Records the post-state of `collection/id`, replacing (and moving to the
 /// end) an earlier record of the same entity in this batch.
 fn touch<'a>(
-    touched: &mut Vec<Option<Touched>>,
+    touched: &mut Vec<Option<Written>>,
     touched_at: &mut HashMap<(&'a str, &'a str), usize>,
     collection: &'a str,
     id: &'a str,
     entity: Option<Map<String, Value>>,
+    stored: Option<Vec<u8>>,
 ) {
     if let Some(i) = touched_at.insert((collection, id), touched.len()) {
         touched[i] = None;
     }
-    touched.push(Some((collection.to_string(), id.to_string(), entity)));
+    touched.push(Some((
+        (collection.to_string(), id.to_string(), entity),
+        stored,
+    )));
 }
 
-/// The change-feed record of a commit, serialized straight from the
-/// touched entities (`{"ts": [ms, counter], "entities": [[c, id, e|null]…]}`)
-/// without building a second copy of them as a JSON tree.
-fn feed_record(stamp: Hlc, touched: &[Touched]) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Record<'a> {
-        ts: (u64, u32),
-        entities: &'a [Touched],
+/// The change-feed record of a commit
+/// (`{"ts": [ms, counter], "entities": [[c, id, e|null]…]}`), written from
+/// each entity's stored JSON, so no entity is serialized a second time.
+fn feed_record<'a>(
+    stamp: Hlc,
+    entities: impl ExactSizeIterator<Item = (&'a str, &'a str, Option<&'a [u8]>)> + Clone,
+) -> Vec<u8> {
+    let size: usize = entities
+        .clone()
+        .map(|(c, id, e)| c.len() + id.len() + e.map_or(4, <[u8]>::len) + 16)
+        .sum();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(
+        format!(r#"{{"ts":[{},{}],"entities":["#, stamp.ms, stamp.counter).as_bytes(),
+    );
+    for (i, (c, id, entity)) in entities.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, c);
+        out.push(b',');
+        let _ = serde_json::to_writer(&mut out, id);
+        out.push(b',');
+        out.extend_from_slice(entity.unwrap_or(b"null"));
+        out.push(b']');
     }
-    serde_json::to_vec(&Record {
-        ts: (stamp.ms, stamp.counter),
-        entities: touched,
-    })
-    .unwrap_or_default()
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// [`feed_record`] of entities not yet serialized.
+fn feed_record_of(stamp: Hlc, touched: &[Touched]) -> Vec<u8> {
+    let bytes: Vec<Option<Vec<u8>>> = touched
+        .iter()
+        .map(|(_, _, e)| e.as_ref().and_then(|e| serde_json::to_vec(e).ok()))
+        .collect();
+    feed_record(
+        stamp,
+        touched
+            .iter()
+            .zip(&bytes)
+            .map(|((c, id, _), b)| (c.as_str(), id.as_str(), b.as_deref())),
+    )
 }
 
 impl TriplitDb {
@@ -451,8 +496,14 @@ impl TriplitDb {
             .store
             .write(move |txn| {
                 let stamp = take_stamp(txn, &clock)?;
-                let touched = apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
-                let record = feed_record(stamp, &touched);
+                let written = apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
+                let record = feed_record(
+                    stamp,
+                    written
+                        .iter()
+                        .map(|((c, id, _), bytes)| (c.as_str(), id.as_str(), bytes.as_deref())),
+                );
+                let touched: Vec<Touched> = written.into_iter().map(|(t, _)| t).collect();
                 match &handoff {
                     // The feed follower takes the commit as it is instead
                     // of reading the record back (`handoff.rs`).
@@ -516,7 +567,7 @@ impl TriplitDb {
                     txn.delete(&keys::schema())?;
                     indexes::ensure(txn, &Registry::default())?;
                 }
-                txn.set_change(feed_record(stamp, &touched));
+                txn.set_change(feed_record_of(stamp, &touched));
                 Ok::<_, TriplitError>((stamp, touched))
             })
             .await;
@@ -561,7 +612,7 @@ impl TriplitDb {
                 // transaction (dropped for removed attributes, built for new).
                 crate::indexes::ensure(txn, &desired)?;
                 let touched = vec![(c.to_string(), id.to_string(), doc.clone())];
-                txn.set_change(feed_record(stamp, &touched));
+                txn.set_change(feed_record_of(stamp, &touched));
                 Ok::<_, TriplitError>(stamp)
             })
             .await;
@@ -578,12 +629,16 @@ mod tests {
 
     #[test]
     fn feed_records_round_trip_through_the_follower_parser() {
-        let e = json!({"id": "a", "n": 1.5, "s": {"x": true}});
+        let e = json!({"id": "a", "n": 1.5, "s": {"x": true}, "q": "say \"hi\"\n"});
         let touched: Vec<Touched> = vec![
             ("c".into(), "a".into(), e.as_object().cloned()),
             ("c".into(), "b".into(), None),
+            ("d\"x".into(), "é\u{1F600}".into(), Some(Map::new())),
         ];
-        let bytes = feed_record(Hlc::new(1_700_000_000_000, 7), &touched);
+        let bytes = feed_record_of(Hlc::new(1_700_000_000_000, 7), &touched);
+        // Exactly what serializing the record as one JSON value gives.
+        let whole = json!({"ts": [1_700_000_000_000u64, 7], "entities": touched});
+        assert_eq!(bytes, serde_json::to_vec(&whole).expect("json"));
         let text = String::from_utf8(bytes.clone()).expect("utf-8");
         assert!(text.starts_with(r#"{"ts":[1700000000000,7],"entities":[["c","a",{"#));
         let c = super::super::feed::parse_record(3, &bytes).expect("parses");
