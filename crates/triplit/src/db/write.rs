@@ -42,6 +42,9 @@ pub struct Commit {
     /// Wire texts of `entities` as `sets` entries, each computed once when
     /// first needed (see [`Commit::encoded_set`]).
     encoded: Vec<std::sync::OnceLock<std::sync::Arc<str>>>,
+    /// Interned keys of `entities`, each looked up once for every
+    /// connection (see [`Commit::entity_key`]).
+    keys: Vec<std::sync::OnceLock<crate::sync::EntityKey>>,
 }
 
 impl Commit {
@@ -55,7 +58,18 @@ impl Commit {
             resync: false,
             hashes: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             encoded: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            keys: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
         }
+    }
+
+    /// The interned key of the `index`th entity.
+    pub fn entity_key(&self, index: usize) -> crate::sync::EntityKey {
+        self.keys[index]
+            .get_or_init(|| {
+                let (c, id, _) = &self.entities[index];
+                crate::sync::EntityKey::new(c, id)
+            })
+            .clone()
     }
 
     /// The notice that change records up to `seq` were missed: it touches

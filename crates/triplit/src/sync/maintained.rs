@@ -70,12 +70,12 @@ impl SetDoc {
 /// What changed in a maintained result.
 #[derive(Debug, Default)]
 pub struct Delta {
-    /// Ids that left the result.
-    pub left: Vec<String>,
-    /// Ids that entered it.
-    pub entered: Vec<String>,
-    /// Entities that entered or whose content changed: id, document, hash.
-    pub sets: Vec<(String, SetDoc, u64)>,
+    /// Entities that left the result.
+    pub left: Vec<EntityKey>,
+    /// Entities that entered it.
+    pub entered: Vec<EntityKey>,
+    /// Entities that entered or whose content changed: key, document, hash.
+    pub sets: Vec<(EntityKey, SetDoc, u64)>,
 }
 
 impl Delta {
@@ -117,9 +117,10 @@ impl Maintained {
     /// The commits after `base_seq` (in feed order) applied to the result.
     pub fn apply(&mut self, commits: &[Arc<Commit>]) -> Result<Applied, TriplitError> {
         // Membership and content hash before the commits, per id seen.
-        let mut before: HashMap<String, Option<u64>> = HashMap::new();
+        // Keys come from the commit, interned once for every connection.
+        let mut before: HashMap<EntityKey, Option<u64>> = HashMap::new();
         // The latest version of each touched entity: commit and index.
-        let mut docs: HashMap<&str, (&Arc<Commit>, usize)> = HashMap::new();
+        let mut docs: HashMap<EntityKey, (&Arc<Commit>, usize)> = HashMap::new();
         let mut refill = false;
         let limit = self.spec.limit();
         for commit in commits {
@@ -128,19 +129,20 @@ impl Maintained {
                 continue;
             }
             self.base_seq = seq;
-            for (index, (collection, id, entity)) in commit.entities.iter().enumerate() {
+            for (index, (collection, _, entity)) in commit.entities.iter().enumerate() {
                 if collection != self.spec.collection() {
                     continue;
                 }
-                let at = self.rows.iter().position(|r| r.rank.id.id() == id);
+                let key = commit.entity_key(index);
+                let at = self.rows.iter().position(|r| r.rank.id == key);
                 let old = at.map(|i| self.rows.remove(i));
                 before
-                    .entry(id.clone())
+                    .entry(key.clone())
                     .or_insert(old.as_ref().map(|r| r.hash));
                 if let Some(doc) = entity
                     && self.spec.matches(doc)?
                 {
-                    let rank = self.spec.rank_with(EntityKey::new(collection, id), doc);
+                    let rank = self.spec.rank_with(key.clone(), doc);
                     let pos = self
                         .rows
                         .partition_point(|r| self.spec.compare(&r.rank, &rank).is_lt());
@@ -155,16 +157,14 @@ impl Maintained {
                                 hash: commit.content_hash(index),
                             },
                         );
-                        docs.insert(id.as_str(), (commit, index));
+                        docs.insert(key, (commit, index));
                     }
                 }
                 if let Some(l) = limit {
                     while self.rows.len() > l {
                         let out = self.rows.pop().expect("rows beyond the limit");
                         self.complete = false;
-                        before
-                            .entry(out.rank.id.id().to_string())
-                            .or_insert(Some(out.hash));
+                        before.entry(out.rank.id).or_insert(Some(out.hash));
                     }
                     if !self.complete && self.rows.len() < l {
                         refill = true;
@@ -179,29 +179,29 @@ impl Maintained {
         if before.is_empty() {
             return Ok(Applied::Changed(delta));
         }
-        let now: HashMap<&str, &Row> = self
+        let now: HashMap<&EntityKey, &Row> = self
             .rows
             .iter()
-            .filter(|r| before.contains_key(r.rank.id.id()))
-            .map(|r| (r.rank.id.id(), r))
+            .filter(|r| before.contains_key(&r.rank.id))
+            .map(|r| (&r.rank.id, r))
             .collect();
-        let shared = |id: &str| {
-            let (c, i) = docs[id];
+        let shared = |key: &EntityKey| {
+            let (c, i) = docs[key];
             SetDoc {
                 commit: c.clone(),
                 index: i,
             }
         };
-        for (id, was) in before {
-            match (was, now.get(id.as_str())) {
-                (Some(_), None) => delta.left.push(id),
+        for (key, was) in before {
+            match (was, now.get(&key)) {
+                (Some(_), None) => delta.left.push(key),
                 (None, Some(r)) => {
-                    delta.sets.push((id.clone(), shared(&id), r.hash));
-                    delta.entered.push(id);
+                    delta.sets.push((key.clone(), shared(&key), r.hash));
+                    delta.entered.push(key);
                 }
                 (Some(h), Some(r)) if h != r.hash => {
-                    let doc = shared(&id);
-                    delta.sets.push((id, doc, r.hash))
+                    let doc = shared(&key);
+                    delta.sets.push((key, doc, r.hash))
                 }
                 _ => {}
             }
@@ -363,11 +363,11 @@ mod tests {
             let expected = run(&store, &prepared).await;
             match m.apply(&[commit]).unwrap() {
                 Applied::Changed(d) => {
-                    for i in &d.left {
-                        prop_assert!(client.remove(i).is_some() || !d.entered.contains(i));
+                    for k in &d.left {
+                        prop_assert!(client.remove(k.id()).is_some() || !d.entered.contains(k));
                     }
-                    for (i, e, _) in d.sets {
-                        client.insert(i, e.map().clone());
+                    for (k, e, _) in d.sets {
+                        client.insert(k.id().to_string(), e.map().clone());
                     }
                 }
                 Applied::Refill => {

@@ -168,8 +168,7 @@ impl View {
         for (query, collection, delta) in deltas {
             let mut fired = !delta.left.is_empty() || !delta.entered.is_empty();
             let members = self.members.entry(query.clone()).or_default();
-            for id in delta.left {
-                let key = EntityKey::new(&collection, &id);
+            for key in delta.left {
                 if let Some(i) = members.iter().position(|k| *k == key) {
                     members.swap_remove(i);
                     if let Some(n) = self.refs.get_mut(&key) {
@@ -181,20 +180,18 @@ impl View {
                     }
                 }
             }
-            for id in delta.entered {
-                let key = EntityKey::new(&collection, &id);
+            for key in delta.entered {
                 *self.refs.entry(key.clone()).or_insert(0) += 1;
                 members.push(key);
             }
-            for (id, entity, h) in delta.sets {
-                let key = EntityKey::new(&collection, &id);
+            for (key, entity, h) in delta.sets {
                 if self.sent.get(&key) != Some(&h) {
                     self.sent.insert(key.clone(), h);
                     // Listed in `changes` so the collection keeps its place.
                     out.changes.collection_mut(&collection);
                     out.shared_sets.push((
                         collection.clone(),
-                        id,
+                        key.id().to_string(),
                         entity.commit.encoded_set(entity.index),
                     ));
                     seen.insert(key);
