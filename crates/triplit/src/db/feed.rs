@@ -19,7 +19,8 @@
 //!
 //! A failing read of the feed (the database is unreachable) is retried
 //! with [`Backoff::standard`], logged once when the outage starts and once
-//! when it ends. The follower reports its position to the store (a
+//! when it ends. The follower keeps the last [`KEEP`] records, or fewer
+//! when they hold more than [`KEEP_BYTES`]. It reports its position to the store (a
 //! heartbeat for shared backends, which prune only what every live node
 //! has read) every [`REPORT_EVERY`] and before pruning.
 
@@ -35,8 +36,45 @@ use super::{Commit, Touched, TriplitDb};
 const BATCH: usize = 512;
 /// Records kept behind the follower for late readers (pruning beyond).
 const KEEP: u64 = 10_000;
+/// Bytes of records kept behind the follower: past this, the oldest are
+/// pruned down to half of it even when fewer than [`KEEP`] are held, so a
+/// bulk import does not keep a second copy of its data in the feed for
+/// 10,000 more commits. Shared backends still keep what live nodes need.
+pub const KEEP_BYTES: usize = 64 << 20;
 /// How often the follower reports its position when idle.
 pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The records this follower has passed and not pruned yet: position and
+/// size, oldest first.
+#[derive(Debug, Default)]
+struct Held {
+    records: std::collections::VecDeque<(u64, usize)>,
+    bytes: usize,
+}
+
+impl Held {
+    fn push(&mut self, seq: u64, bytes: usize) {
+        self.records.push_back((seq, bytes));
+        self.bytes += bytes;
+    }
+
+    /// Forgets the records below `by_count` and, oldest first, more until
+    /// at most `target_bytes` are held, always keeping the newest; returns
+    /// the position the feed may be pruned before (at least `by_count`).
+    fn prune(&mut self, by_count: u64, target_bytes: usize) -> u64 {
+        let mut before = by_count;
+        while let Some(&(seq, n)) = self.records.front() {
+            let over = self.bytes > target_bytes && self.records.len() > 1;
+            if seq >= by_count && !over {
+                break;
+            }
+            self.records.pop_front();
+            self.bytes -= n;
+            before = before.max(seq + 1);
+        }
+        before
+    }
+}
 
 /// Parses a feed record written by the commit path.
 pub fn parse_record(seq: u64, payload: &[u8]) -> Option<Commit> {
@@ -69,6 +107,7 @@ impl TriplitDb {
         let mut watch = self.store.watch();
         let mut last = *watch.borrow_and_update();
         let mut pruned_at = last;
+        let mut held = Held::default();
         let mut backoff = Backoff::standard();
         let mut report = tokio::time::interval(REPORT_EVERY);
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,10 +126,11 @@ impl TriplitDb {
                 // first position missing there, the feed is read.
                 let target = *watch.borrow_and_update();
                 while last < target {
-                    let Some(commit) = self.handoff.take(last + 1) else {
+                    let Some((commit, bytes)) = self.handoff.take(last + 1) else {
                         break;
                     };
                     last += 1;
+                    held.push(last, bytes);
                     self.publish(commit);
                 }
                 let batch = if last >= target {
@@ -127,9 +167,11 @@ impl TriplitDb {
                 }
                 for change in batch {
                     last = change.seq;
+                    held.push(last, change.payload.len());
                     let commit = self
                         .handoff
                         .take(change.seq)
+                        .map(|(commit, _)| commit)
                         .or_else(|| parse_record(change.seq, &change.payload));
                     match commit {
                         Some(commit) => self.publish(commit),
@@ -138,9 +180,10 @@ impl TriplitDb {
                         }
                     }
                 }
-                if last > KEEP && last - pruned_at >= 1000 {
+                if (last > KEEP && last - pruned_at >= 1000) || held.bytes > KEEP_BYTES {
+                    let before = held.prune(last.saturating_sub(KEEP), KEEP_BYTES / 2);
                     let _ = self.store.report_position(last).await;
-                    let _ = self.store.prune_changes(last - KEEP).await;
+                    let _ = self.store.prune_changes(before).await;
                     pruned_at = last;
                 }
                 if !full {
@@ -192,5 +235,26 @@ mod tests {
         assert_eq!(c.entities.len(), 2);
         assert!(c.entities[1].2.is_none());
         assert!(parse_record(1, b"nope").is_none());
+    }
+
+    #[test]
+    fn held_records_are_pruned_by_count_and_by_size_keeping_the_newest() {
+        let mut h = Held::default();
+        for (seq, n) in [(1, 10), (2, 10), (3, 50), (4, 10), (5, 10)] {
+            h.push(seq, n);
+        }
+        // By count only: below 3.
+        assert_eq!(h.prune(3, 1000), 3);
+        assert_eq!(h.bytes, 70);
+        // By size: down to at most 20 bytes, oldest first.
+        assert_eq!(h.prune(0, 20), 4);
+        assert_eq!(h.bytes, 20);
+        // The newest record stays even when it alone is over the target.
+        h.push(6, 500);
+        assert_eq!(h.prune(0, 20), 6);
+        assert_eq!(h.records.len(), 1);
+        assert_eq!(h.bytes, 500);
+        // Nothing to forget: the count bound is returned as is.
+        assert_eq!(h.prune(2, 1000), 2);
     }
 }

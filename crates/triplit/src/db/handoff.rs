@@ -26,7 +26,8 @@ pub(crate) struct Handoff {
     /// Set once a follower runs: without one nothing would take the
     /// commits out again.
     enabled: AtomicBool,
-    commits: Mutex<BTreeMap<u64, Commit>>,
+    /// Each commit with the size of its change record.
+    commits: Mutex<BTreeMap<u64, (Commit, usize)>>,
 }
 
 impl Handoff {
@@ -41,17 +42,18 @@ impl Handoff {
     }
 
     /// Leaves `commit` (which must carry its feed position) for the
-    /// follower.
-    pub(crate) fn deposit(&self, commit: Commit) {
+    /// follower, with the size of its change record in bytes.
+    pub(crate) fn deposit(&self, commit: Commit, record_bytes: usize) {
         let Some(seq) = commit.seq else { return };
         if self.enabled() {
-            self.commits.lock().insert(seq, commit);
+            self.commits.lock().insert(seq, (commit, record_bytes));
         }
     }
 
-    /// The commit at feed position `seq`, if it was left here; anything
-    /// left for an earlier position is dropped (the follower is past it).
-    pub(crate) fn take(&self, seq: u64) -> Option<Commit> {
+    /// The commit at feed position `seq` and its record's size, if it was
+    /// left here; anything left for an earlier position is dropped (the
+    /// follower is past it).
+    pub(crate) fn take(&self, seq: u64) -> Option<(Commit, usize)> {
         let mut commits = self.commits.lock();
         while let Some(entry) = commits.first_entry() {
             if *entry.key() >= seq {
@@ -81,20 +83,20 @@ mod tests {
     #[test]
     fn takes_in_order_and_drops_what_the_follower_passed() {
         let h = Handoff::default();
-        h.deposit(commit(1));
+        h.deposit(commit(1), 10);
         assert!(
             h.take(1).is_none(),
             "nothing is kept before a follower runs"
         );
         h.enable();
         for seq in [2, 3, 5, 6] {
-            h.deposit(commit(seq));
+            h.deposit(commit(seq), seq as usize);
         }
-        assert_eq!(h.take(3).and_then(|c| c.seq), Some(3));
+        assert_eq!(h.take(3).map(|(c, n)| (c.seq, n)), Some((Some(3), 3)));
         // 2 was passed (read from the feed instead): dropped, not returned.
         assert_eq!(h.len(), 2);
         assert!(h.take(4).is_none());
-        assert_eq!(h.take(6).and_then(|c| c.seq), Some(6));
+        assert_eq!(h.take(6).and_then(|(c, _)| c.seq), Some(6));
         assert_eq!(h.len(), 0);
     }
 }

@@ -523,10 +523,11 @@ impl TriplitDb {
                     // of reading the record back (`handoff.rs`).
                     Some(handoff) => {
                         let handoff = handoff.clone();
+                        let bytes = record.len();
                         txn.set_change_with(
                             record,
                             Box::new(move |seq| {
-                                handoff.deposit(Commit::new(Some(seq), stamp, touched));
+                                handoff.deposit(Commit::new(Some(seq), stamp, touched), bytes);
                             }),
                         );
                     }
