@@ -303,5 +303,13 @@ pub fn compile_steps(q: &PlanQuery) -> Result<Vec<Step>, TriplitError> {
             one: *one,
         });
     }
+    // Plans live as long as their subscriptions (one per distinct query,
+    // thousands per process): no spare capacity from the pushes above.
+    for step in &mut steps {
+        if let Step::IterFilter(filters, _) = step {
+            filters.shrink_to_fit();
+        }
+    }
+    steps.shrink_to_fit();
     Ok(steps)
 }

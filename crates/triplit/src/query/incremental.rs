@@ -34,11 +34,32 @@ pub struct Incremental {
     limit: Option<usize>,
 }
 
+/// A rank's key values. Nearly every live query orders by one attribute,
+/// whose value is held inline (a maintained result holds one rank per row
+/// per connection, so a separate allocation each would add up).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RankKeys {
+    /// One `order` entry.
+    One(Value),
+    /// None, or several.
+    Many(Box<[Value]>),
+}
+
+impl std::ops::Deref for RankKeys {
+    type Target = [Value];
+    fn deref(&self) -> &[Value] {
+        match self {
+            RankKeys::One(v) => std::slice::from_ref(v),
+            RankKeys::Many(vs) => vs,
+        }
+    }
+}
+
 /// The sort position of a row: its key values and its id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rank<I = String> {
     /// One value per `order` entry (empty values as `null`).
-    pub keys: Box<[Value]>,
+    pub keys: RankKeys,
     /// The entity id (ties sort in id storage order: UTF-8 bytes).
     pub id: I,
 }
@@ -171,18 +192,16 @@ impl Incremental {
 
     /// [`Incremental::rank`] holding `id` as given.
     pub fn rank_with<I: RankId>(&self, id: I, entity: &Map<String, Value>) -> Rank<I> {
-        Rank {
-            keys: self
-                .order
-                .iter()
-                .map(|(path, _)| {
-                    lookup(entity, path.iter().map(String::as_str))
-                        .map(|v| v.into_owned())
-                        .unwrap_or(Value::Null)
-                })
-                .collect(),
-            id,
-        }
+        let value = |path: &[String]| {
+            lookup(entity, path.iter().map(String::as_str))
+                .map(|v| v.into_owned())
+                .unwrap_or(Value::Null)
+        };
+        let keys = match self.order.as_slice() {
+            [(path, _)] => RankKeys::One(value(path)),
+            order => RankKeys::Many(order.iter().map(|(path, _)| value(path)).collect()),
+        };
+        Rank { keys, id }
     }
 
     /// The result order: the sort keys (`DESC` reversed), then ids.
