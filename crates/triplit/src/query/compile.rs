@@ -18,7 +18,7 @@ use super::plan::{Alias, PlanFilter, PlanQuery, Source};
 use crate::TriplitError;
 
 /// One step of a compiled plan.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Scan a collection in id order.
     Scan(String),
@@ -55,7 +55,7 @@ pub enum Step {
 }
 
 /// An `after` cursor with the order it refers to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct After {
     /// Cursor values, one per order entry.
     pub cursor: Vec<Value>,
@@ -66,7 +66,7 @@ pub struct After {
 }
 
 /// How to read a sort key off a row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SortKey {
     /// Sub-results to descend into before reading the data.
     pub subs: Vec<Alias>,
@@ -77,7 +77,7 @@ pub struct SortKey {
 }
 
 /// A filter evaluated per row with nested-loop semantics.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RelFilter {
     /// A static filter.
     Static(Filter),
@@ -88,7 +88,7 @@ pub enum RelFilter {
 }
 
 /// A compiled query: its steps and the views they refer to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The root steps.
     pub steps: Vec<Step>,

@@ -155,13 +155,20 @@ pub fn prepare(
         vars.insert("$query".into(), qv.clone());
     }
     let node = prepare_node(query, schema, &roles, vars, apply)?;
-    let plan = plan::compile(&node, false, false)?;
-    let closure_plan = plan::compile(&node, true, false)?;
-    let incremental = Incremental::from_plan(&closure_plan).map(Arc::new);
+    let plan = Arc::new(plan::compile(&node, false, false)?);
+    let closure = plan::compile(&node, true, false)?;
+    let incremental = Incremental::from_plan(&closure).map(Arc::new);
+    // Without an `exists` the closure adds no witnesses: both plans are
+    // the same, and a prepared query lives as long as its subscriptions.
+    let closure_plan = if closure == *plan {
+        plan.clone()
+    } else {
+        Arc::new(closure)
+    };
     Ok(PreparedQuery {
         node: Arc::new(node),
-        plan: Arc::new(plan),
-        closure_plan: Arc::new(closure_plan),
+        plan,
+        closure_plan,
         incremental,
     })
 }

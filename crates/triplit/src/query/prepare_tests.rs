@@ -243,3 +243,25 @@ fn closure_plans_add_witnesses_after_the_includes() {
         .collect();
     assert_eq!(aliases, ["author", "_exists-0"]);
 }
+
+#[test]
+fn a_query_without_exists_shares_one_plan_for_rows_and_closure() {
+    let service = Session::service();
+    let plain = super::prepare(
+        &json!({"collectionName": "posts", "where": [["n", ">", 1]], "order": [["n", "ASC"]]}),
+        None,
+        &service,
+    )
+    .expect("prepare");
+    assert!(std::sync::Arc::ptr_eq(&plain.plan, &plain.closure_plan));
+    let with_exists = super::prepare(
+        &json!({"collectionName": "posts", "where": [{"exists": {"collectionName": "users", "where": [["id", "=", "$1.authorId"]]}}]}),
+        None,
+        &service,
+    )
+    .expect("prepare");
+    assert!(!std::sync::Arc::ptr_eq(
+        &with_exists.plan,
+        &with_exists.closure_plan
+    ));
+}
