@@ -449,7 +449,7 @@ fn touch<'a>(
 /// each entity's stored JSON, so no entity is serialized a second time.
 fn feed_record<'a>(
     stamp: Hlc,
-    entities: impl ExactSizeIterator<Item = (&'a str, &'a str, Option<&'a [u8]>)> + Clone,
+    entities: impl Iterator<Item = (&'a str, &'a str, Option<&'a [u8]>)> + Clone,
 ) -> Vec<u8> {
     let size: usize = entities
         .clone()

@@ -37,7 +37,7 @@ pub struct Exec<'p> {
     /// Parents probed per view (see `view_probe`).
     pub(super) probes: HashMap<usize, usize>,
     /// Probe answers by view and bound values.
-    pub(super) probed: HashMap<(usize, Vec<String>), Rc<Vec<Row>>>,
+    pub(super) probed: HashMap<(usize, Vec<String>), Vec<Row>>,
 }
 
 /// What one snapshot's scans have decoded, reusable by every execution on
@@ -140,20 +140,21 @@ impl<'p> Exec<'p> {
                     {}
                 Step::PrepareView(id) => self.prepare_view(*id, stack)?,
                 Step::ResolveFromView(id, stmts) => {
-                    if let Some(rows) = self.probe_view(*id, stmts, stack)? {
-                        results = rows.clone();
-                        source = Some(Source::Rows(rows));
-                        continue;
-                    }
-                    self.prepare_view(*id, stack)?;
-                    let Some(Some(view)) = self.views.get(*id) else {
-                        return Err(engine(format!("View {id} not found")));
+                    let rows = match self.probe_view(*id, stmts, stack)? {
+                        Some(rows) => rows,
+                        None => {
+                            self.prepare_view(*id, stack)?;
+                            let Some(Some(view)) = self.views.get(*id) else {
+                                return Err(engine(format!("View {id} not found")));
+                            };
+                            let mut rows = view.as_ref().clone();
+                            for s in stmts {
+                                let value = self.bind_value(&s.value, stack, false)?;
+                                rows = resolve_from_view(rows, &s.path, &s.op, &value)?;
+                            }
+                            rows
+                        }
                     };
-                    let mut rows = view.as_ref().clone();
-                    for s in stmts {
-                        let value = self.bind_value(&s.value, stack, false)?;
-                        rows = resolve_from_view(rows, &s.path, &s.op, &value)?;
-                    }
                     results = rows.clone();
                     source = Some(Source::Rows(rows));
                 }

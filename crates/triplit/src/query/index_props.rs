@@ -61,6 +61,19 @@ fn entity(id: &str, attrs: &[Option<Value>]) -> Map<String, Value> {
     e
 }
 
+/// `c` entities of generated attributes, with ids whose storage order
+/// differs from insertion order.
+fn entities_of(data: &[Vec<Option<Value>>]) -> Vec<(String, Map<String, Value>)> {
+    data.iter()
+        .enumerate()
+        .map(|(i, attrs)| {
+            let id = format!("{}{}", (b'a' + (i * 7 % 5) as u8) as char, i);
+            let e = entity(&id, attrs);
+            (id, e)
+        })
+        .collect()
+}
+
 fn arb_stmt() -> impl Strategy<Value = Value> {
     let op = prop_oneof![
         Just("="),
@@ -317,16 +330,7 @@ proptest! {
         data in proptest::collection::vec(arb_entity(), 0..24),
         queries in proptest::collection::vec(arb_query(), 1..6),
     ) {
-        let entities: Vec<(String, Map<String, Value>)> = data
-            .iter()
-            .enumerate()
-            .map(|(i, attrs)| {
-                // Ids whose storage order differs from insertion order.
-                let id = format!("{}{}", (b'a' + (i * 7 % 5) as u8) as char, i);
-                let e = entity(&id, attrs);
-                (id, e)
-            })
-            .collect();
+        let entities = entities_of(&data);
         let rt = runtime();
         let (plain, indexed) = rt.block_on(async {
             (seed(&entities, false).await, seed(&entities, true).await)
@@ -343,15 +347,7 @@ proptest! {
         keys_of_parents in proptest::collection::vec(arb_key(), 0..12),
         queries in proptest::collection::vec(arb_include_query(), 1..4),
     ) {
-        let entities: Vec<(String, Map<String, Value>)> = data
-            .iter()
-            .enumerate()
-            .map(|(i, attrs)| {
-                let id = format!("{}{}", (b'a' + (i * 7 % 5) as u8) as char, i);
-                let e = entity(&id, attrs);
-                (id, e)
-            })
-            .collect();
+        let entities = entities_of(&data);
         let ps = parents(keys_of_parents.len(), &keys_of_parents);
         let rt = runtime();
         let (plain, indexed) = rt.block_on(async {

@@ -119,7 +119,7 @@ impl<'p> Exec<'p> {
         }
         let key = (id, values);
         if let Some(rows) = self.probed.get(&key) {
-            return Ok(Some(rows.as_ref().clone()));
+            return Ok(Some(rows.clone()));
         }
         let probes = self.probes.entry(id).or_insert(0);
         if *probes >= MAX_PROBES {
@@ -128,8 +128,13 @@ impl<'p> Exec<'p> {
         *probes += 1;
         let registry = self.registry()?;
         let collection: Rc<str> = Rc::from(view.collection);
+        let targets: Vec<Operand> = key
+            .1
+            .iter()
+            .map(|v| Operand::Json(Value::String(v.clone())))
+            .collect();
         let mut ids = None;
-        for (s, v) in stmts.iter().zip(&key.1) {
+        for ((s, v), target) in stmts.iter().zip(&key.1).zip(&targets) {
             if s.path == "id" {
                 ids = Some(vec![v.clone()]);
                 break;
@@ -137,7 +142,7 @@ impl<'p> Exec<'p> {
             let eq = Filter::Stmt(Stmt {
                 path: s.path.clone(),
                 op: "=".into(),
-                value: Operand::Json(Value::String(v.clone())),
+                value: target.clone(),
             });
             if let Some(found) = index_scan::filter_ids(
                 self.txn,
@@ -159,11 +164,6 @@ impl<'p> Exec<'p> {
         } else {
             vec![Stage::Filter(self.bind_all(view.filters, stack)?, None)]
         };
-        let targets: Vec<Operand> = key
-            .1
-            .iter()
-            .map(|v| Operand::Json(Value::String(v.clone())))
-            .collect();
         let mut rows = self.collect(Source::Ids(collection, ids), stages, stack)?;
         rows.retain(|r| {
             stmts
@@ -172,7 +172,7 @@ impl<'p> Exec<'p> {
                 .all(|(s, t)| safe_compare(r.entity().get(&s.path), t).is_eq())
         });
         sort(&mut rows, view.keys);
-        self.probed.insert(key, Rc::new(rows.clone()));
+        self.probed.insert(key, rows.clone());
         Ok(Some(rows))
     }
 }

@@ -109,6 +109,7 @@ fn validate_record(
     if let Some(Value::Object(m)) = v {
         return validate_map(properties, m, partial);
     }
+    // Not an object: an array, a primitive, `null` or missing.
     for (key, prop) in properties {
         // `encoded[key]` and `key in encoded` throw on `null`/`undefined`.
         let Some(obj) = v.filter(|x| !x.is_null()) else {
@@ -119,9 +120,8 @@ fn validate_record(
             continue;
         }
         if partial {
-            // `key in 5` throws; `in` on an object sees keys, not values.
+            // `key in 5` throws; on an array `in` sees its indexes.
             let present = match obj {
-                Value::Object(m) => m.contains_key(key),
                 Value::Array(_) => value.is_some(),
                 _ => return Err(Invalid::Crash),
             };
