@@ -89,12 +89,17 @@ pub async fn seed_todos(run: &Running, n: u64, users: usize) -> Result<()> {
             )
         })
         .collect();
+    post_todos(run, todos, Duration::from_secs(120)).await
+}
+
+/// Inserts `todos` with one `/bulk-insert` as the service.
+async fn post_todos(run: &Running, todos: Vec<Value>, timeout: Duration) -> Result<()> {
     http::post_ok(
         &run.url,
         "/bulk-insert?noReturn=true",
         &run.service_token(),
         &json!({ "todos": todos }),
-        Duration::from_secs(120),
+        timeout,
     )
     .await?;
     Ok(())

@@ -25,21 +25,8 @@ pub async fn reconnect(run: &Running, g: &Gen, n: usize, w: u64) -> Result<Recor
             t
         })
         .collect();
-    http::post_ok(
-        &run.url,
-        "/bulk-insert?noReturn=true",
-        &run.service_token(),
-        &json!({ "todos": todos }),
-        Duration::from_secs(60),
-    )
-    .await?;
-    let (stop, rx) = watch::channel(false);
-    let mut again = Subs {
-        fan: Fanout::new(),
-        stop,
-        handles: Vec::new(),
-        n: 0,
-    };
+    post_todos(run, todos, Duration::from_secs(60)).await?;
+    let (mut again, rx) = Subs::empty();
     let cpu = CpuWindow::start(run.pid);
     let t = again
         .add(run, n, 0, false, Some(states), connect_timeout(n), rx)

@@ -7,8 +7,8 @@ use super::*;
 pub struct Subs {
     /// Shared counters and histograms.
     pub fan: Arc<Fanout>,
-    pub(super) stop: watch::Sender<bool>,
-    pub(super) handles: Vec<JoinHandle<client::SubOutcome>>,
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<client::SubOutcome>>,
     /// Subscribers started.
     pub n: usize,
 }
@@ -23,15 +23,22 @@ impl Subs {
         track: bool,
         timeout: Duration,
     ) -> Result<(Subs, Duration)> {
+        let (mut s, stop_rx) = Subs::empty();
+        let d = s.add(run, n, limit, track, None, timeout, stop_rx).await?;
+        Ok((s, d))
+    }
+
+    /// A set with no subscriber yet, and the stop signal its subscribers
+    /// are to watch.
+    pub(super) fn empty() -> (Subs, watch::Receiver<bool>) {
         let (stop, stop_rx) = watch::channel(false);
-        let mut s = Subs {
+        let s = Subs {
             fan: Fanout::new(),
             stop,
             handles: Vec::new(),
             n: 0,
         };
-        let d = s.add(run, n, limit, track, None, timeout, stop_rx).await?;
-        Ok((s, d))
+        (s, stop_rx)
     }
 
     /// Add `n` more subscribers (indices continue), optionally with checkpoints.
