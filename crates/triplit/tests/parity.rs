@@ -225,7 +225,7 @@ mod engine {
     ) -> Result<Got, TriplitError> {
         let q = query::prepare(query, Some(schema), session)?;
         let out = query::execute(txn, &q)?;
-        let fetched = query::fetch_rows(txn, &q)?;
+        let (fetched, _) = query::fetch_rows(txn, &q)?;
         if fetched != out.rows {
             let ids = |rs: &[ResultRow]| rs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
             return Err(TriplitError::new(

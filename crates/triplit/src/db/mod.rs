@@ -18,6 +18,7 @@
 mod feed;
 mod ghosts;
 mod handoff;
+mod indexing;
 pub(crate) mod read;
 mod write;
 
@@ -83,6 +84,8 @@ pub struct TriplitDb {
     write_clauses: Arc<crate::permissions::ClauseCache>,
     /// Client schema hashes found compatible during this process's life.
     compatible_hashes: parking_lot::Mutex<std::collections::HashSet<u32>>,
+    /// Indexes asked for on first use.
+    index_builds: indexing::Builds,
 }
 
 impl TriplitDb {
@@ -138,27 +141,21 @@ impl TriplitDb {
                 })
                 .await?;
         }
-        // Indexes for the stored schema: built on the first open of a
-        // database written before they existed, or after a crash between
-        // versions; a no-op (one read) otherwise.
-        let desired = Registry::for_schema(schema.as_deref());
-        let needs = {
-            let desired = desired.clone();
-            store
-                .read(move |txn| {
-                    let stored = Registry::load_stored(txn)?;
-                    // No registry and nothing to index: nothing to write.
-                    Ok::<_, TriplitError>(
-                        stored != Some(desired.clone())
-                            && !(stored.is_none() && desired.is_empty()),
-                    )
-                })
-                .await?
-        };
-        if needs {
-            store
-                .write(move |txn| indexes::ensure(txn, &desired))
-                .await?;
+        // Indexes of attributes the stored schema no longer has (none
+        // unless a crash fell between versions): dropped; a no-op (one
+        // read) otherwise.
+        let allowed = Registry::for_schema(schema.as_deref());
+        let stale = store
+            .read(move |txn| {
+                let stored = Registry::load_stored(txn)?;
+                Ok::<_, TriplitError>(stored.and_then(|stored| {
+                    let kept = stored.within(&allowed);
+                    (kept != stored).then_some(kept)
+                }))
+            })
+            .await?;
+        if let Some(kept) = stale {
+            store.write(move |txn| indexes::ensure(txn, &kept)).await?;
         }
         // Earlier versions handed out read stamps up to a persisted lease
         // ahead of the clock; clients may hold checkpoints up to it, so the
@@ -191,6 +188,7 @@ impl TriplitDb {
             handoff: Default::default(),
             write_clauses: Default::default(),
             compatible_hashes: Default::default(),
+            index_builds: Default::default(),
         })
     }
 
@@ -240,6 +238,7 @@ impl TriplitDb {
         }
         state.schema = schema;
         state.stamp = stamp;
+        self.index_builds.forget();
         self.schema_generation.fetch_add(1, Ordering::AcqRel);
         true
     }

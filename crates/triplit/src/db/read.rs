@@ -48,17 +48,26 @@ pub(crate) fn scan_collection(
 impl TriplitDb {
     /// Runs a prepared query on a snapshot and returns its rows (stored
     /// entities with their includes), without the sync closure.
+    /// Indexes its scans would have used are built afterwards
+    /// ([`TriplitDb::want_indexes`]).
     pub async fn fetch(&self, query: PreparedQuery) -> Result<Vec<ResultRow>, TriplitError> {
-        self.store
+        let (rows, wanted) = self
+            .store
             .read(move |txn| crate::query::fetch_rows(txn, &query))
-            .await
+            .await?;
+        self.want_indexes(wanted);
+        Ok(rows)
     }
 
-    /// Runs a prepared query on a snapshot: its rows and its sync closure.
+    /// Runs a prepared query on a snapshot: its rows and its sync closure
+    /// (indexes as for [`TriplitDb::fetch`]).
     pub async fn execute(&self, query: PreparedQuery) -> Result<QueryOutput, TriplitError> {
-        self.store
+        let mut out = self
+            .store
             .read(move |txn| crate::query::execute(txn, &query))
-            .await
+            .await?;
+        self.want_indexes(std::mem::take(&mut out.wanted_indexes));
+        Ok(out)
     }
 
     /// One stored entity.

@@ -603,7 +603,7 @@ impl TriplitDb {
             .as_ref()
             .map(|s| s.to_json().to_string().into_bytes());
         let doc = schema.as_ref().map(schema_entity);
-        let desired = crate::indexes::Registry::for_schema(schema.as_ref());
+        let allowed = crate::indexes::Registry::for_schema(schema.as_ref());
         let clock = self.clock.clone();
         let result = self
             .store
@@ -624,8 +624,12 @@ impl TriplitDb {
                 }
                 txn.put(&keys::timestamp(c, id), &stamp.to_bytes())?;
                 // The attribute indexes follow the schema in the same
-                // transaction (dropped for removed attributes, built for new).
-                crate::indexes::ensure(txn, &desired)?;
+                // transaction: those of attributes it removes are dropped
+                // (new ones are built when a query first wants them).
+                let stored = crate::indexes::Registry::load_stored(txn)?;
+                if let Some(stored) = stored {
+                    crate::indexes::ensure(txn, &stored.within(&allowed))?;
+                }
                 let touched = vec![(c.to_string(), id.to_string(), doc.clone())];
                 txn.set_change(feed_record_of(stamp, &touched));
                 Ok::<_, TriplitError>(stamp)

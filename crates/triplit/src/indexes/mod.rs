@@ -6,20 +6,25 @@
 //! (`null` when missing, so ordered scans see every entity). Entries sort
 //! by encoded value, then by id in storage order.
 //!
-//! **Which attributes.** Every scalar attribute (string, number, boolean,
+//! **Which attributes.** Any scalar attribute (string, number, boolean,
 //! date, at any depth of nested records, `id` excepted: the entity key
-//! already is its index) of every collection of the schema. Schemaless
-//! databases have no indexes. Cost: one extra key per indexed attribute
-//! per inserted or deleted entity, and one delete plus one put per indexed
-//! attribute an update changes.
+//! already is its index) of a collection of the schema may be indexed
+//! ([`Registry::for_schema`]); schemaless databases have no indexes. One
+//! is built the first time a query's scan would have used it ([`add`],
+//! asked for by the database after the query ran, see
+//! `crate::query::ScanCache::take_wanted`), so writes only pay for the
+//! attributes queries filter, order or join on. Cost: one extra key per
+//! indexed attribute per inserted or deleted entity, and one delete plus
+//! one put per indexed attribute an update changes.
 //!
 //! **The registry** (`("triplit", "ix")`) names the indexes that are
 //! maintained. Writers read it inside their own write transaction and
 //! maintain exactly those, readers read it in their snapshot and use only
-//! those, so a schema change (which rebuilds the indexes that changed in
-//! the same transaction as the schema, see [`ensure`]) or another node's
-//! writes never leave an index half-maintained. A database written before
-//! indexes existed has no registry; opening it builds them ([`ensure`]).
+//! those, so building an index (in one write transaction with the
+//! registry entry, [`ensure`]), a schema change (which drops the indexes
+//! of attributes it removes in the same transaction as the schema) or
+//! another node's writes never leave an index half-maintained. A database
+//! written before indexes existed has no registry and no entries.
 
 pub mod encode;
 
@@ -32,6 +37,9 @@ use serde_json::{Map, Value};
 use crate::query::value_at;
 use crate::schema::{DataType, Schema};
 use crate::{TriplitError, keys};
+
+/// An index asked for: `(collection, dotted path)`.
+pub type IndexWant = (String, String);
 
 /// The maintained indexes: collection → indexed paths (sorted, dotted).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +63,8 @@ fn scalar_paths(t: &DataType, prefix: &str, out: &mut Vec<String>) {
 }
 
 impl Registry {
-    /// The indexes Ferry maintains for `schema` (none without one).
+    /// The indexes Ferry may maintain for `schema` (none without one):
+    /// every scalar attribute.
     pub fn for_schema(schema: Option<&Schema>) -> Registry {
         let mut collections = BTreeMap::new();
         for (name, c) in schema.into_iter().flat_map(Schema::collections) {
@@ -119,6 +128,60 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.collections.is_empty()
     }
+
+    /// The indexes of `self` that `allowed` has too.
+    pub fn within(&self, allowed: &Registry) -> Registry {
+        let mut collections = BTreeMap::new();
+        for (c, paths) in &self.collections {
+            let kept: Vec<String> = paths
+                .iter()
+                .filter(|p| allowed.has(c, p))
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                collections.insert(c.clone(), kept);
+            }
+        }
+        Registry { collections }
+    }
+
+    fn insert(&mut self, collection: &str, path: &str) {
+        let paths = self.collections.entry(collection.to_string()).or_default();
+        if let Err(at) = paths.binary_search_by(|p| p.as_str().cmp(path)) {
+            paths.insert(at, path.to_string());
+        }
+    }
+}
+
+/// Builds, inside `txn`, the indexes of `wanted` the stored schema allows
+/// that are not maintained yet (with their registry entries); returns
+/// whether any was built. Another node may have built them meanwhile, or
+/// a schema change removed the attribute: then nothing is written.
+pub fn add(txn: &mut dyn WriteTxn, wanted: &[IndexWant]) -> Result<bool, TriplitError> {
+    let schema = match txn.get(&keys::schema())? {
+        Some(bytes) => {
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| TriplitError::internal(format!("stored schema is not JSON: {e}")))?;
+            Some(
+                Schema::from_json(&v).map_err(|e| {
+                    TriplitError::internal(format!("stored schema is invalid: {e}"))
+                })?,
+            )
+        }
+        None => None,
+    };
+    let allowed = Registry::for_schema(schema.as_ref());
+    let mut desired = Registry::load(txn)?;
+    let before = desired.clone();
+    for (c, p) in wanted {
+        if allowed.has(c, p) {
+            desired.insert(c, p);
+        }
+    }
+    if desired == before {
+        return Ok(false);
+    }
+    ensure(txn, &desired)
 }
 
 fn encoded_at(entity: &Map<String, Value>, path: &str) -> Vec<u8> {
@@ -190,6 +253,58 @@ pub fn clear_entries(txn: &mut dyn WriteTxn) -> Result<(), TriplitError> {
     delete_prefix(txn, &keys::all_index_entries())
 }
 
+/// Entities read per page while building an index: the entries of one
+/// page are written before the next is read, so a build holds one page of
+/// decoded entities, not the collection.
+const BUILD_PAGE: usize = 1024;
+
+/// Writes the entries of the indexes on `paths` of `collection` for every
+/// stored entity.
+fn build(txn: &mut dyn WriteTxn, collection: &str, paths: &[&String]) -> Result<(), TriplitError> {
+    let mut range = KeyRange::prefix(&keys::collection(collection));
+    loop {
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        let mut seen = 0;
+        let mut last: Option<Vec<u8>> = None;
+        let mut bad = false;
+        txn.scan(&range, false, &mut |k, v| {
+            let id = keys::parse_entity(k).map(|(_, id)| id);
+            match (id, serde_json::from_slice::<Value>(v)) {
+                (Some(id), Ok(Value::Object(e))) => {
+                    for p in paths {
+                        entries.push(keys::index_entry(collection, p, &encoded_at(&e, p), &id));
+                    }
+                }
+                _ => {
+                    bad = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            seen += 1;
+            if seen == BUILD_PAGE {
+                last = Some(k.to_vec());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+        if bad {
+            return Err(TriplitError::internal(format!(
+                "a stored entity of '{collection}' is not a JSON object; cannot index it"
+            )));
+        }
+        for e in &entries {
+            txn.put(e, &[])?;
+        }
+        match last {
+            Some(mut k) => {
+                k.push(0);
+                range.start = k;
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Makes the stored indexes those of `desired`, inside `txn`: indexes no
 /// longer wanted are dropped, new ones are built from the stored entities,
 /// and the registry is written. Returns whether anything changed. A
@@ -217,33 +332,7 @@ pub fn ensure(txn: &mut dyn WriteTxn, desired: &Registry) -> Result<bool, Tripli
         if new.is_empty() {
             continue;
         }
-        let mut entities: Vec<(String, Map<String, Value>)> = Vec::new();
-        let mut bad = None;
-        txn.scan(
-            &KeyRange::prefix(&keys::collection(c)),
-            false,
-            &mut |k, v| {
-                let id = keys::parse_entity(k).map(|(_, id)| id);
-                match (id, serde_json::from_slice::<Value>(v)) {
-                    (Some(id), Ok(Value::Object(m))) => entities.push((id, m)),
-                    _ => {
-                        bad = Some(k.to_vec());
-                        return ControlFlow::Break(());
-                    }
-                }
-                ControlFlow::Continue(())
-            },
-        )?;
-        if bad.is_some() {
-            return Err(TriplitError::internal(format!(
-                "a stored entity of '{c}' is not a JSON object; cannot index it"
-            )));
-        }
-        for (id, e) in &entities {
-            for p in &new {
-                txn.put(&keys::index_entry(c, p, &encoded_at(e, p), id), &[])?;
-            }
-        }
+        build(txn, c, &new)?;
     }
     let bytes = serde_json::to_vec(&desired.collections)
         .map_err(|e| TriplitError::internal(e.to_string()))?;

@@ -23,7 +23,7 @@ use super::index_scan::{self, OrderedRuns};
 use super::order::{after_pass, sort};
 use super::row::{Row, Sub};
 use super::view_search::resolve_from_view;
-use crate::indexes::Registry;
+use crate::indexes::{IndexWant, Registry};
 use crate::{TriplitError, keys};
 
 const PAGE: usize = 256;
@@ -50,6 +50,25 @@ pub struct ScanCache {
     /// The persistent attribute indexes of the snapshot, read at the
     /// first scan.
     registry: Option<Rc<Registry>>,
+    /// Indexes scans of this snapshot would have used (see
+    /// [`ScanCache::take_wanted`]).
+    wanted: Vec<IndexWant>,
+}
+
+impl ScanCache {
+    /// The `(collection, path)` indexes that scans since the last call
+    /// would have used had they existed, each once: what the database
+    /// builds on first use (`crate::db` `indexing`).
+    pub fn take_wanted(&mut self) -> Vec<IndexWant> {
+        std::mem::take(&mut self.wanted)
+    }
+
+    pub(super) fn want(&mut self, collection: &str, path: String) {
+        let want = (collection.to_string(), path);
+        if !self.wanted.contains(&want) {
+            self.wanted.push(want);
+        }
+    }
 }
 
 pub(super) enum Source {
@@ -109,6 +128,12 @@ impl<'p> Exec<'p> {
         let mut e = Exec::new(txn, plan);
         e.cache = cache;
         e
+    }
+
+    /// The indexes this execution's scans would have used (see
+    /// [`ScanCache::take_wanted`]).
+    pub fn take_wanted(&mut self) -> Vec<IndexWant> {
+        self.cache.take_wanted()
     }
 
     /// The scan cache, for the next execution on the same snapshot.
@@ -229,6 +254,10 @@ impl<'p> Exec<'p> {
         Ok(())
     }
 
+    pub(super) fn cache_want(&mut self, collection: &str, path: &str) {
+        self.cache.want(collection, path.to_string());
+    }
+
     pub(super) fn registry(&mut self) -> Result<Rc<Registry>, TriplitError> {
         if let Some(r) = &self.cache.registry {
             return Ok(r.clone());
@@ -258,9 +287,6 @@ impl<'p> Exec<'p> {
             return Ok(Source::Scan(c));
         }
         let registry = self.registry()?;
-        if registry.paths(&c).is_empty() {
-            return Ok(Source::Scan(c));
-        }
         let filters: &[Filter] = match stages.first() {
             Some(Stage::Filter(filters, _)) => filters,
             _ => &[],
@@ -268,20 +294,33 @@ impl<'p> Exec<'p> {
         if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, true)? {
             return Ok(Source::Ids(c, ids));
         }
-        if let [Step::Sort(sort_keys), Step::Limit(n), ..] = rest
-            && let Some(first) = sort_keys.first()
-            && sort_keys.iter().all(|k| k.subs.is_empty())
-            && registry.has(&c, &first.path.join("."))
-            && stages
-                .iter()
-                .all(|s| matches!(s, Stage::Filter(fs, _) if fs.iter().all(index_scan::infallible)))
+        // An `order` + `limit` an index walk could serve.
+        let walk = match rest {
+            [Step::Sort(sort_keys), Step::Limit(n), ..]
+                if sort_keys.iter().all(|k| k.subs.is_empty())
+                    && stages.iter().all(|s| {
+                        matches!(s, Stage::Filter(fs, _) if fs.iter().all(index_scan::infallible))
+                    }) =>
+            {
+                sort_keys
+                    .first()
+                    .map(|first| (first.path.join("."), first.desc, sort_keys, *n))
+                    .filter(|(path, ..)| path != "id")
+            }
+            _ => None,
+        };
+        if let Some((path, desc, sort_keys, n)) = &walk
+            && registry.has(&c, path)
         {
-            let path = first.path.join(".");
             stages.push(Stage::Limit(*n));
-            return Ok(Source::Ordered(c, path, first.desc, sort_keys.clone()));
+            return Ok(Source::Ordered(c, path.clone(), *desc, sort_keys.to_vec()));
         }
         if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, false)? {
             return Ok(Source::Ids(c, ids));
+        }
+        let order = walk.as_ref().map(|(path, ..)| path.as_str());
+        if let Some(path) = index_scan::wanted(&registry, &c, filters, order) {
+            self.cache.want(&c, path);
         }
         Ok(Source::Scan(c))
     }

@@ -153,7 +153,7 @@ async fn seed(entities: &[(String, Map<String, Value>)], indexed: bool) -> Arc<M
 async fn ids(store: &Arc<MemoryStore>, q: &Value) -> Result<Vec<String>, String> {
     let prepared = super::prepare(q, None, &Session::service()).map_err(|e| e.name)?;
     let rows = store
-        .read(move |txn| super::fetch_rows(txn, &prepared))
+        .read(move |txn| super::fetch_rows(txn, &prepared).map(|(rows, _)| rows))
         .await
         .map_err(|e| e.name)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
@@ -217,7 +217,7 @@ async fn tree(store: &Arc<MemoryStore>, q: &Value) -> Result<Vec<(String, Vec<St
     use super::output::Included;
     let prepared = super::prepare(q, None, &Session::service()).map_err(|e| e.name)?;
     let rows = store
-        .read(move |txn| super::fetch_rows(txn, &prepared))
+        .read(move |txn| super::fetch_rows(txn, &prepared).map(|(rows, _)| rows))
         .await
         .map_err(|e| e.name)?;
     Ok(rows
@@ -451,34 +451,45 @@ fn a_view_probed_for_many_parents_is_computed_once_and_agrees() {
     assert_eq!(got.expect("indexed"), want);
 }
 
-/// A database written before indexes existed (a schema and entities, no
-/// registry) gets the schema's indexes built when it is opened.
+/// The registry of `store` once it names `want` for `c` (indexes are
+/// built in the background after the query that wants them).
+async fn registry_once(store: &Arc<dyn Store>, c: &str, want: &[&str]) -> Registry {
+    for _ in 0..500 {
+        let r = store.read(|txn| Registry::load(txn)).await.expect("read");
+        if r.paths(c) == want {
+            return r;
+        }
+        tokio::task::yield_now().await;
+    }
+    let r = store.read(|txn| Registry::load(txn)).await.expect("read");
+    panic!("indexes of {c}: {:?}, wanted {want:?}", r.paths(c));
+}
+
+async fn fetch_ids(db: &TriplitDb, q: Value) -> Vec<String> {
+    let prepared =
+        super::prepare(&q, db.schema().as_deref(), &Session::service()).expect("prepare");
+    let rows = db.fetch(prepared).await.expect("fetch");
+    rows.into_iter().map(|r| r.id).collect()
+}
+
+/// No index exists until a query's scan would have used one: then the
+/// database builds it (entries equal to a rebuild), later queries give the
+/// same rows through it, writes maintain it, and a schema change drops the
+/// indexes of attributes it removes. Queries an index cannot serve, and
+/// attributes that are not indexable, build nothing.
 #[test]
-fn opening_an_unindexed_database_builds_its_indexes() {
+fn indexes_are_built_when_a_query_first_wants_them() {
     let rt = runtime();
     rt.block_on(async {
         let schema = json!({"collections": {"c": {"schema": {
         "type": "record", "properties": {
             "id": {"type": "string"},
             "n": {"type": "number"},
-            "s": {"type": "string", "config": {"optional": true}}
+            "s": {"type": "string", "config": {"optional": true}},
+            "j": {"type": "json", "config": {"optional": true}},
+            "t": {"type": "string", "config": {"optional": true}}
         }}}}});
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let bytes = schema.to_string().into_bytes();
-        store
-            .write(move |txn| {
-                txn.put(&keys::schema(), &bytes)?;
-                for i in 0..5 {
-                    let e = json!({"id": format!("e{i}"), "n": 4 - i});
-                    txn.put(
-                        &keys::entity("c", &format!("e{i}")),
-                        e.to_string().as_bytes(),
-                    )?;
-                }
-                Ok::<_, TriplitError>(())
-            })
-            .await
-            .expect("seed");
         let db = TriplitDb::open(
             store.clone(),
             Arc::new(ManualTime::new(1_700_000_000_000)),
@@ -486,28 +497,83 @@ fn opening_an_unindexed_database_builds_its_indexes() {
         )
         .await
         .expect("open");
+        db.set_schema(Some(
+            crate::schema::Schema::from_json(&schema).expect("schema"),
+        ))
+        .await
+        .expect("set schema");
+        let mut tx = Transaction::new();
+        for i in 0..5 {
+            let id = format!("e{i}");
+            let e = json!({"id": id, "n": 4 - i, "s": format!("s{}", i % 2), "j": i, "t": "x"});
+            tx.insert("c", id, e.as_object().cloned().expect("object"));
+        }
+        db.commit(&Session::service(), tx).await.expect("commit");
         let registry = store.read(|txn| Registry::load(txn)).await.expect("read");
-        assert_eq!(registry.paths("c"), ["n", "s"]);
-        let (stored, expected) = entries_and_rebuild(store.clone()).await;
-        assert_eq!(stored.len(), 10);
-        assert_eq!(stored, expected);
-        // The index gives the order: e4 has the smallest n.
-        let q = json!({"collectionName": "c", "order": [["n", "ASC"]], "limit": 2});
-        let prepared =
-            super::prepare(&q, db.schema().as_deref(), &Session::service()).expect("prepare");
-        let rows = db.fetch(prepared).await.expect("fetch");
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["e4", "e3"]);
-        // A schema change drops and builds indexes in the same transaction.
-        let next = crate::schema::Schema::from_json(&json!({"collections": {"c": {"schema": {
-        "type": "record", "properties": {
-            "id": {"type": "string"},
-            "n": {"type": "number"}
-        }}}}}))
-        .expect("schema");
-        db.set_schema(Some(next)).await.expect("set schema");
+        assert!(
+            registry.is_empty(),
+            "a schema builds no index: {registry:?}"
+        );
+
+        // Not servable by an index (a `like` on a non-string can fail, no
+        // filter, a json attribute): nothing is built.
+        let like = json!({"collectionName": "c", "where": [["t", "like", 1]]});
+        let prepared = super::prepare(&like, db.schema().as_deref(), &Session::service());
+        if let Ok(p) = prepared {
+            let _ = db.fetch(p).await;
+        }
+        fetch_ids(&db, json!({"collectionName": "c"})).await;
+        fetch_ids(
+            &db,
+            json!({"collectionName": "c", "where": [["j", "=", 1]]}),
+        )
+        .await;
+
+        let order = json!({"collectionName": "c", "order": [["n", "ASC"]], "limit": 2});
+        assert_eq!(fetch_ids(&db, order.clone()).await, ["e4", "e3"]);
+        registry_once(&store, "c", &["n"]).await;
         let (stored, expected) = entries_and_rebuild(store.clone()).await;
         assert_eq!(stored.len(), 5);
         assert_eq!(stored, expected);
+        assert_eq!(fetch_ids(&db, order).await, ["e4", "e3"]);
+
+        let eq = json!({"collectionName": "c", "where": [["s", "=", "s1"]]});
+        assert_eq!(fetch_ids(&db, eq.clone()).await, ["e1", "e3"]);
+        registry_once(&store, "c", &["n", "s"]).await;
+        assert_eq!(fetch_ids(&db, eq.clone()).await, ["e1", "e3"]);
+
+        let mut tx = Transaction::new();
+        let mut patch = Map::new();
+        patch.insert("s".into(), json!("s1"));
+        tx.update("c", "e0".to_string(), patch);
+        tx.delete("c", "e3".to_string());
+        db.commit(&Session::service(), tx).await.expect("commit");
+        let (stored, expected) = entries_and_rebuild(store.clone()).await;
+        assert_eq!(stored.len(), 8);
+        assert_eq!(stored, expected);
+        assert_eq!(fetch_ids(&db, eq).await, ["e0", "e1"]);
+
+        // A schema change drops the indexes of the attributes it removes.
+        let next = crate::schema::Schema::from_json(&json!({"collections": {"c": {"schema": {
+        "type": "record", "properties": {
+            "id": {"type": "string"},
+            "n": {"type": "number"},
+            "j": {"type": "json", "config": {"optional": true}},
+            "t": {"type": "string", "config": {"optional": true}}
+        }}}}}))
+        .expect("schema");
+        db.set_schema(Some(next)).await.expect("set schema");
+        let registry = store.read(|txn| Registry::load(txn)).await.expect("read");
+        assert_eq!(registry.paths("c"), ["n"]);
+        let (stored, expected) = entries_and_rebuild(store.clone()).await;
+        assert_eq!(stored.len(), 4);
+        assert_eq!(stored, expected);
+        // ... and an attribute asked for before the change can be again.
+        fetch_ids(
+            &db,
+            json!({"collectionName": "c", "where": [["t", "=", "x"]]}),
+        )
+        .await;
+        registry_once(&store, "c", &["n", "t"]).await;
     });
 }

@@ -151,6 +151,33 @@ pub(super) fn filter_ids(
     Ok(Some(ids))
 }
 
+/// The index that would serve a scan of `collection` with `filters` (and,
+/// with `order`, the path of an `order` + `limit` the scan could walk)
+/// had every attribute been indexed, when it is not: the first `=`/`in`
+/// statement's path, else `order`, else the first range statement's path,
+/// exactly the preference of the planner above. `None` when an index
+/// that serves exists, no index could serve, or a filter can fail.
+pub(super) fn wanted(
+    registry: &Registry,
+    collection: &str,
+    filters: &[Filter],
+    order: Option<&str>,
+) -> Option<String> {
+    if !filters.iter().all(infallible) {
+        return None;
+    }
+    let first = |equality: bool| {
+        filters.iter().find_map(|f| match f {
+            Filter::Stmt(s) if s.path != "id" => {
+                ranges(&[], &s.op, &s.value, equality).map(|_| s.path.as_str())
+            }
+            _ => None,
+        })
+    };
+    let path = first(true).or(order).or_else(|| first(false))?;
+    (!registry.has(collection, path)).then(|| path.to_string())
+}
+
 /// A walk over an index in value order, run by run.
 pub(super) struct OrderedRuns<'t> {
     txn: &'t dyn ReadTxn,

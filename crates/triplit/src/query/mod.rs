@@ -206,19 +206,26 @@ pub fn execute(txn: &dyn ReadTxn, q: &PreparedQuery) -> Result<QueryOutput, Trip
             .iter()
             .map(|r| output::result_row(r, &q.node))
             .collect(),
+        wanted_indexes: exec.take_wanted(),
     })
 }
 
 /// Runs `q` on a snapshot for its rows only (no closure), as `/fetch`
-/// needs.
-pub fn fetch_rows(txn: &dyn ReadTxn, q: &PreparedQuery) -> Result<Vec<ResultRow>, TriplitError> {
+/// needs; also the indexes its scans would have used
+/// ([`QueryOutput::wanted_indexes`]).
+pub fn fetch_rows(
+    txn: &dyn ReadTxn,
+    q: &PreparedQuery,
+) -> Result<(Vec<ResultRow>, Vec<IndexWant>), TriplitError> {
     let mut exec = engine::Exec::new(txn, &q.plan);
     let rows = exec.run(&q.plan.steps, &[], false)?;
+    let wanted = exec.take_wanted();
     drop(exec);
-    Ok(rows
+    let rows = rows
         .into_iter()
         .map(|r| output::into_result_row(r, &q.node))
-        .collect())
+        .collect();
+    Ok((rows, wanted))
 }
 
 /// The `/fetch` response body for `rows` of `q`: each entity serialized
@@ -266,5 +273,6 @@ pub(crate) fn write_clause(
     }
 }
 
+use crate::indexes::IndexWant;
 pub(crate) use engine::ScanCache;
 pub(crate) use write_check::{WriteClause, entity_row};

@@ -49,6 +49,9 @@ pub struct QueryOutput {
     /// behind relational `order`; full stored entities, each once, in the
     /// order they were first reached.
     pub closure: Vec<ClosureEntity>,
+    /// The attribute indexes the query's scans would have used had they
+    /// existed, for the database to build (see `crate::indexes::add`).
+    pub wanted_indexes: Vec<crate::indexes::IndexWant>,
 }
 
 /// [`result_row`] of a row the caller gives up: its entity is moved out

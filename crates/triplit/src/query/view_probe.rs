@@ -156,6 +156,9 @@ impl<'p> Exec<'p> {
             }
         }
         let Some(ids) = ids else {
+            // Without an index the view is computed; with one on the first
+            // statement's path, the next execution probes.
+            self.cache_want(view.collection, &stmts[0].path);
             *self.probes.entry(id).or_insert(0) = MAX_PROBES;
             return Ok(None);
         };

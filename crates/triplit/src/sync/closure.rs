@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::view::ClosureEntity;
 use crate::TriplitError;
+use crate::indexes::IndexWant;
 use crate::query::{PreparedQuery, execute, prepare};
 use crate::schema::Schema;
 use crate::session::Session;
@@ -57,6 +58,16 @@ impl Subscription {
     /// Runs the query on `txn` and returns its closure in result order.
     pub fn closure(&self, txn: &dyn ReadTxn) -> Result<Vec<ClosureEntity>, TriplitError> {
         Ok(execute(txn, &self.prepared)?.closure)
+    }
+
+    /// [`Subscription::closure`], and the indexes the query's scans would
+    /// have used (for `TriplitDb::want_indexes`).
+    pub fn closure_wanting(
+        &self,
+        txn: &dyn ReadTxn,
+    ) -> Result<(Vec<ClosureEntity>, Vec<IndexWant>), TriplitError> {
+        let out = execute(txn, &self.prepared)?;
+        Ok((out.closure, out.wanted_indexes))
     }
 }
 

@@ -78,7 +78,7 @@ impl SyncConnection {
             .db
             .store()
             .read(move |txn| {
-                let closure = sub.closure(txn)?;
+                let (closure, wanted) = sub.closure_wanting(txn)?;
                 let mut stamps: HashMap<(String, String), Hlc> = HashMap::new();
                 let mut outside: Vec<crate::db::Touched> = Vec::new();
                 for (c, ids) in &ts_keys {
@@ -117,13 +117,14 @@ impl SyncConnection {
                         outside.push((c.clone(), i, current));
                     }
                 }
-                Ok::<_, TriplitError>((closure, stamps, outside, load_clock_floor(txn)?))
+                Ok::<_, TriplitError>((closure, stamps, outside, load_clock_floor(txn)?, wanted))
             })
             .await;
-        let (closure, stamps, outside, floor) = match read {
+        let (closure, stamps, outside, floor, wanted) = match read {
             Ok(r) => r,
             Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
         };
+        self.db.want_indexes(wanted);
         if self.queries.is_empty() {
             // The union is this query alone, as of the snapshot.
             self.stamps.reached(floor);

@@ -1,0 +1,161 @@
+//! Attribute indexes built on first use, through the public surfaces: a
+//! live query's permission filter and an `/fetch` include each build the
+//! index their scan would have used, and results stay those of the scan
+//! before and after.
+
+use std::sync::Arc;
+
+mod common;
+
+use common::call;
+use ferry_core::ManualTime;
+use ferry_store::{MemoryStore, StoreExt};
+use ferry_triplit::db::TriplitDb;
+use ferry_triplit::indexes::Registry;
+use ferry_triplit::session::Session;
+use ferry_triplit::superjson::decode_changes;
+use ferry_triplit::sync::{Outbound, SharedResults, SyncConnection};
+use serde_json::{Map, Value, json};
+
+fn schema() -> Value {
+    json!({
+        "roles": {"user": {"match": {"sub": "$userId"}}},
+        "collections": {
+            "todos": {
+                "schema": {"type": "record", "properties": {
+                    "id": {"type": "string"},
+                    "text": {"type": "string"},
+                    "ownerId": {"type": "string"}
+                }},
+                "permissions": {"user": {
+                    "read": {"filter": [["ownerId", "=", "$role.userId"]]},
+                    "insert": {"filter": [["ownerId", "=", "$role.userId"]]}
+                }}
+            },
+            "users": {
+                "schema": {"type": "record", "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"}
+                }},
+                "relationships": {"todos": {
+                    "query": {"collectionName": "todos", "where": [["ownerId", "=", "$id"]]},
+                    "cardinality": "many"
+                }}
+            }
+        }
+    })
+}
+
+fn user(sub: &str) -> Session {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(sub));
+    Session {
+        claims,
+        ..Session::default()
+    }
+}
+
+async fn open() -> (Arc<MemoryStore>, Arc<TriplitDb>) {
+    let store = Arc::new(MemoryStore::new());
+    let db = common::open_following(
+        store.clone(),
+        Arc::new(ManualTime::new(1_700_000_000_000)),
+        3,
+    )
+    .await;
+    let r = call(&db, "override-schema", json!({"schema": schema()})).await;
+    assert_eq!(r["code"], "SUCCESS", "{r}");
+    let todos: Vec<Value> = (0..6)
+        .map(|i| json!({"id": format!("t{i}"), "text": "x", "ownerId": format!("u{}", i % 3)}))
+        .collect();
+    let users: Vec<Value> = (0..3)
+        .map(|i| json!({"id": format!("u{i}"), "name": "n"}))
+        .collect();
+    call(&db, "bulk-insert", json!({"todos": todos, "users": users})).await;
+    (store, db)
+}
+
+async fn indexed(store: &MemoryStore, collection: &str) -> Vec<String> {
+    let r = store.read(|txn| Registry::load(txn)).await.expect("read");
+    r.paths(collection).to_vec()
+}
+
+/// Waits (yielding to the background build) until `collection` has
+/// `want` indexed.
+async fn built(store: &MemoryStore, collection: &str, want: &[&str]) {
+    for _ in 0..1000 {
+        if indexed(store, collection).await == want {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!(
+        "indexes of {collection}: {:?}, wanted {want:?}",
+        indexed(store, collection).await
+    );
+}
+
+fn set_ids(out: &[Outbound]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for o in out {
+        let Outbound::Text(t) = o else { continue };
+        let v: Value = serde_json::from_str(t).expect("JSON frame");
+        if v["type"] != "ENTITY_DATA" {
+            continue;
+        }
+        let changes = decode_changes(&v["payload"]["changes"]).expect("changes");
+        for (_, c) in &changes.collections {
+            ids.extend(c.sets.iter().map(|(i, _)| i.clone()));
+        }
+    }
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_live_query_builds_the_index_of_its_permission_filter() {
+    let (store, db) = open().await;
+    assert!(indexed(&store, "todos").await.is_empty());
+    let connect = json!({"type": "CONNECT_QUERY", "payload": {"id": "q",
+        "params": {"collectionName": "todos"}}});
+    let mut first = SyncConnection::new(
+        db.clone(),
+        user("u1"),
+        "c1".into(),
+        Arc::new(SharedResults::default()),
+    );
+    let out = first.handle_text(&connect.to_string()).await;
+    assert_eq!(set_ids(&out), ["t1", "t4"]);
+    built(&store, "todos", &["ownerId"]).await;
+    // A second user's query now reads through the index: same rows.
+    let mut second = SyncConnection::new(
+        db.clone(),
+        user("u2"),
+        "c2".into(),
+        Arc::new(SharedResults::default()),
+    );
+    let out = second.handle_text(&connect.to_string()).await;
+    assert_eq!(set_ids(&out), ["t2", "t5"]);
+}
+
+#[tokio::test]
+async fn an_include_builds_the_index_of_its_relation() {
+    let (store, db) = open().await;
+    let q = json!({"query": {"collectionName": "users", "include": {"todos": null}}});
+    let before = call(&db, "fetch", q.clone()).await;
+    built(&store, "todos", &["ownerId"]).await;
+    let after = call(&db, "fetch", q).await;
+    assert_eq!(before, after);
+    let u1 = before
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["id"] == "u1"))
+        .cloned()
+        .unwrap_or_else(|| panic!("u1 in {before}"));
+    let todos: Vec<&str> = u1["todos"]
+        .as_array()
+        .expect("todos")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(todos, ["t1", "t4"]);
+}
