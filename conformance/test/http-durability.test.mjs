@@ -1,5 +1,6 @@
 // Acknowledged writes survive a restart on the same LOCAL_DATABASE_URL, both
-// a graceful one (SIGTERM) and a crash (SIGKILL right after the 200s).
+// a graceful one (SIGTERM) and a crash (SIGKILL right after the 200s), also
+// with `--durability process` (durable against a crash of the process only).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Schema as S } from '@triplit/client';
@@ -73,6 +74,22 @@ describe('restart durability', () => {
       assert.deepEqual(normalize(await all(srv)), expected.notes);
       assert.deepEqual(await all(srv, 'other'), expected.other);
     }));
+
+  it('with --durability process (no fsync per commit) a crash of the process loses no acknowledged write', async () => {
+    // The reference runs synchronous=NORMAL itself and gets no flags.
+    const srv = await startServer({ schema, ferryArgs: ['--durability', 'process'] });
+    try {
+      const expected = await writeMix(srv);
+      await srv.restart({ crash: true });
+      assert.deepEqual(normalize(await all(srv)), expected.notes);
+      assert.deepEqual(await all(srv, 'other'), expected.other);
+      await ok(srv, '/insert', { collectionName: 'other', entity: { id: 'o2', n: 2 } });
+      await srv.restart({ crash: true });
+      assert.deepEqual((await all(srv, 'other')).map((e) => e.id), ['o1', 'o2']);
+    } finally {
+      await srv.stop();
+    }
+  });
 
   it('a crash after many concurrent acknowledged inserts loses none of them', () =>
     withServer(async (srv) => {

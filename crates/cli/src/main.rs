@@ -61,6 +61,16 @@ enum Storage {
     Postgres,
 }
 
+/// What an acknowledged write survives (SQLite only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Durability {
+    /// Power loss and OS crashes: every commit is fsynced.
+    PowerLoss,
+    /// A crash of Ferry only: commits are not fsynced, so the last writes
+    /// before a power loss may be lost (what @triplit/server does).
+    Process,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
     /// Human-readable lines.
@@ -77,6 +87,11 @@ struct CommonArgs {
     /// Storage backend.
     #[arg(long, short = 's', value_enum, default_value_t = Storage::Sqlite)]
     storage: Storage,
+    /// What an acknowledged write survives, for the SQLite backend
+    /// [env: FERRY_DURABILITY; default power-loss]. PostgreSQL follows its
+    /// server's `synchronous_commit`.
+    #[arg(long, value_enum)]
+    durability: Option<Durability>,
     /// Log output format (filter with RUST_LOG, e.g. RUST_LOG=ferry=debug).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,

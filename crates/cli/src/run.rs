@@ -9,10 +9,12 @@ use anyhow::{Context, bail};
 use ferry_core::{SystemRandom, SystemTime, TimeSource};
 use ferry_server::{AppState, ServerConfig};
 use ferry_store::{MemoryStore, Store};
-use ferry_store_sqlite::SqliteStore;
+use ferry_store_sqlite::{SqliteConfig, SqliteStore};
 use ferry_triplit::db::TriplitDb;
 
-use crate::{DevArgs, LogFormat, ServeArgs, Storage};
+use clap::ValueEnum;
+
+use crate::{DevArgs, Durability, LogFormat, ServeArgs, Storage};
 
 /// The dev-mode defaults `triplit dev` uses.
 pub(crate) const DEV_SECRET: &str = "jwt-key-for-development-only";
@@ -33,6 +35,7 @@ pub struct Settings {
     base_path: String,
     schema: Option<PathBuf>,
     auth: crate::config::AuthSettings,
+    durability: ferry_store_sqlite::Durability,
 }
 
 /// A URL for printing: the password, if any, replaced by `***`.
@@ -108,6 +111,23 @@ fn max_body(value: Option<String>) -> anyhow::Result<usize> {
     }
 }
 
+fn durability(
+    flag: Option<Durability>,
+    env: &HashMap<String, String>,
+) -> anyhow::Result<ferry_store_sqlite::Durability> {
+    let chosen = match (flag, non_empty(env, "FERRY_DURABILITY")) {
+        (Some(d), _) => d,
+        (None, None) => Durability::PowerLoss,
+        (None, Some(v)) => Durability::from_str(v.trim(), true).map_err(|_| {
+            anyhow::anyhow!("FERRY_DURABILITY must be power-loss or process, got {v:?}")
+        })?,
+    };
+    Ok(match chosen {
+        Durability::PowerLoss => ferry_store_sqlite::Durability::PowerLoss,
+        Durability::Process => ferry_store_sqlite::Durability::Process,
+    })
+}
+
 fn addr(host: Option<String>, default_host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     let host = host.unwrap_or_else(|| default_host.to_string());
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -160,6 +180,7 @@ impl Settings {
             max_body_mb: max_body(non_empty(env, "MAX_BODY_SIZE"))?,
             log_format: args.common.log_format,
             auth: crate::config::AuthSettings::load(args.common.config.as_deref(), env)?,
+            durability: durability(args.common.durability, env)?,
             base_path: args.common.base_path,
             schema: args.common.schema,
         })
@@ -197,6 +218,7 @@ impl Settings {
             max_body_mb: max_body(non_empty(env, "TRIPLIT_MAX_BODY_SIZE"))?,
             log_format: args.common.log_format,
             auth: crate::config::AuthSettings::load(args.common.config.as_deref(), env)?,
+            durability: durability(args.common.durability, env)?,
             base_path: args.common.base_path,
             schema,
         })
@@ -246,9 +268,15 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             Arc::new(pg)
         }
         Storage::Sqlite => Arc::new(
-            SqliteStore::open(&s.database)
-                .await
-                .with_context(|| format!("opening SQLite database {}", s.database.display()))?,
+            SqliteStore::open_with(
+                &s.database,
+                SqliteConfig {
+                    durability: s.durability,
+                    ..SqliteConfig::default()
+                },
+            )
+            .await
+            .with_context(|| format!("opening SQLite database {}", s.database.display()))?,
         ),
     };
     let time: Arc<dyn TimeSource> = Arc::new(SystemTime);
@@ -298,10 +326,16 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             redact_url(s.database_url.as_deref().unwrap_or_default()),
             tls.as_deref().unwrap_or_default()
         ),
-        Storage::Sqlite => std::path::absolute(&s.database)
-            .unwrap_or(s.database.clone())
-            .display()
-            .to_string(),
+        Storage::Sqlite => {
+            let path = std::path::absolute(&s.database).unwrap_or(s.database.clone());
+            match s.durability {
+                ferry_store_sqlite::Durability::PowerLoss => path.display().to_string(),
+                ferry_store_sqlite::Durability::Process => format!(
+                    "{} (durability: process; commits are not fsynced)",
+                    path.display()
+                ),
+            }
+        }
     };
     if s.dev {
         let tokens = ferry_auth::dev_tokens(&s.jwt_secret, &s.project_id);
@@ -379,6 +413,23 @@ mod storage_tests {
             Storage::Sqlite
         ));
         assert!(matches!(storage_of(Storage::Memory, None), Storage::Memory));
+    }
+
+    #[test]
+    fn durability_comes_from_the_flag_then_the_environment() {
+        use ferry_store_sqlite::Durability as D;
+        let env = |v: &str| HashMap::from([("FERRY_DURABILITY".to_string(), v.to_string())]);
+        assert_eq!(durability(None, &HashMap::new()).unwrap(), D::PowerLoss);
+        assert_eq!(durability(None, &env("process")).unwrap(), D::Process);
+        assert_eq!(
+            durability(None, &env(" Power-Loss ")).unwrap(),
+            D::PowerLoss
+        );
+        assert_eq!(
+            durability(Some(Durability::PowerLoss), &env("process")).unwrap(),
+            D::PowerLoss
+        );
+        assert!(durability(None, &env("none")).is_err());
     }
 
     #[test]

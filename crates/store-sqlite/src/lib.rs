@@ -47,7 +47,11 @@
 //!
 //! `journal_mode=WAL` with `synchronous=FULL` (and `fullfsync` on macOS):
 //! a commit returns only after the WAL has been fsynced, so an acknowledged
-//! write survives a process crash and power loss. [`Store::close`] finishes
+//! write survives a process crash and power loss. [`Durability::Process`]
+//! (`synchronous=NORMAL`, what the reference `@triplit/server` runs) skips
+//! that fsync: acknowledged writes still survive a crash of the process,
+//! but the last ones before a power loss or an OS crash may be lost (the
+//! database stays consistent). [`Store::close`] finishes
 //! the queued writes, checkpoints the WAL into the database file
 //! (`wal_checkpoint(TRUNCATE)`) and joins the threads. Dropping the store
 //! without closing it is safe: the threads finish what is queued and exit,
@@ -93,6 +97,31 @@ pub struct SqliteConfig {
     pub cache_size_kib: i64,
     /// Prepared statements cached per connection.
     pub statement_cache: usize,
+    /// What an acknowledged write survives.
+    pub durability: Durability,
+}
+
+/// What an acknowledged write survives (SQLite's `synchronous` in WAL
+/// mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Power loss and OS crashes: every commit fsyncs the WAL
+    /// (`synchronous=FULL`). The default.
+    #[default]
+    PowerLoss,
+    /// A crash of the process only: commits are not fsynced, the WAL is at
+    /// checkpoints (`synchronous=NORMAL`).
+    Process,
+}
+
+impl Durability {
+    /// The `synchronous` pragma's value.
+    pub fn synchronous(self) -> &'static str {
+        match self {
+            Durability::PowerLoss => "FULL",
+            Durability::Process => "NORMAL",
+        }
+    }
 }
 
 impl Default for SqliteConfig {
@@ -103,6 +132,7 @@ impl Default for SqliteConfig {
             busy_timeout: Duration::from_secs(5),
             cache_size_kib: 32 * 1024,
             statement_cache: 32,
+            durability: Durability::PowerLoss,
         }
     }
 }

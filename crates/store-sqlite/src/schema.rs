@@ -41,7 +41,8 @@ fn apply_common_pragmas(conn: &Connection, config: &SqliteConfig) -> Result<(), 
 }
 
 /// Opens the read-write connection: creates the directory and the file if
-/// needed, switches to WAL with `synchronous=FULL` and migrates the schema.
+/// needed, switches to WAL with `synchronous` as `config.durability` says
+/// and migrates the schema.
 pub(crate) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
@@ -63,11 +64,12 @@ pub(crate) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connecti
             path.display()
         )));
     }
-    // FULL: every commit fsyncs the WAL, so an acknowledged write survives
-    // power loss, not only a process crash. `fullfsync` matters on macOS,
-    // where a plain fsync does not flush the drive's cache.
+    // FULL (the default): every commit fsyncs the WAL, so an acknowledged
+    // write survives power loss, not only a process crash. `fullfsync`
+    // matters on macOS, where a plain fsync does not flush the drive's
+    // cache.
     for (pragma, value) in [
-        ("synchronous", "FULL"),
+        ("synchronous", config.durability.synchronous()),
         ("fullfsync", "ON"),
         ("checkpoint_fullfsync", "ON"),
         ("temp_store", "MEMORY"),
@@ -163,4 +165,27 @@ pub(crate) fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
         tracing::debug!(log, done, "sqlite checkpoint complete");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Durability;
+
+    #[test]
+    fn the_writer_syncs_as_configured() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (durability, want) in [(Durability::PowerLoss, 2), (Durability::Process, 1)] {
+            let config = SqliteConfig {
+                durability,
+                ..SqliteConfig::default()
+            };
+            let conn = open_writer(&dir.path().join("d.db"), &config).expect("open");
+            let level: i64 = conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .expect("pragma");
+            assert_eq!(level, want, "{durability:?}");
+        }
+        assert_eq!(SqliteConfig::default().durability, Durability::PowerLoss);
+    }
 }

@@ -22,7 +22,7 @@ mod scenarios;
 mod server;
 mod suite;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -68,6 +68,10 @@ struct SuiteArgs {
     /// (a running server: no RSS/CPU readings, not restarted). Repeat for several targets.
     #[arg(long = "target", required = true)]
     targets: Vec<String>,
+    /// `NAME=SCENARIO,…`: run only these scenarios on target NAME (e.g. a second
+    /// configuration of one server measured where it differs). Repeatable.
+    #[arg(long = "target-only")]
+    target_only: Vec<String>,
     /// Targets that are physical-limit servers (no HTTP API, not in ratios).
     #[arg(long, default_value = "echo")]
     physical: Vec<String>,
@@ -164,11 +168,21 @@ fn main() -> Result<()> {
 }
 
 async fn suite_main(a: SuiteArgs, threads: usize) -> Result<()> {
-    let targets: Vec<server::TargetSpec> = a
+    let mut targets: Vec<server::TargetSpec> = a
         .targets
         .iter()
         .map(|t| server::TargetSpec::parse(t, &a.physical))
         .collect::<Result<_>>()?;
+    for o in &a.target_only {
+        let (name, scenarios) = o
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--target-only expects NAME=SCENARIO,…: {o}"))?;
+        let t = targets
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or_else(|| anyhow!("--target-only {name}: no such --target"))?;
+        t.scenarios = scenarios.split(',').map(str::to_string).collect();
+    }
     let mut plan = suite::Plan::preset(&a.mode);
     plan.only = a.only;
     plan.postgres = a.postgres;

@@ -19,6 +19,8 @@ pub struct TargetSpec {
     pub how: How,
     /// A physical-limit server: no HTTP API, not part of ratios.
     pub physical: bool,
+    /// The only scenarios run on it (empty: all).
+    pub scenarios: Vec<String>,
 }
 
 /// See [`TargetSpec::how`].
@@ -45,6 +47,7 @@ impl TargetSpec {
             name: name.to_string(),
             how,
             physical: physical.iter().any(|p| p == name),
+            scenarios: Vec::new(),
         })
     }
 }

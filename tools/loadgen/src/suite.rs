@@ -354,6 +354,9 @@ pub async fn run(
         for rep in 0..repeats {
             for i in 0..targets.len() {
                 let t = &targets[(i + rep) % targets.len()];
+                if !t.scenarios.is_empty() && !t.scenarios.iter().any(|s| s == scenario) {
+                    continue;
+                }
                 let multi = scenario.starts_with("multinode");
                 if multi
                     && (t.name != "ferry"

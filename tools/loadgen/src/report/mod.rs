@@ -482,7 +482,10 @@ time is until every one has READY and its first `ENTITY_DATA`.\n"
         let _ = writeln!(
             o,
             "W writers, each sending one insert per `CHANGES` and the next one as soon as its `CHANGES_ACK` \
-arrives; no subscribers. Acknowledged writes per second.\n"
+arrives; no subscribers. Acknowledged writes per second. `ferry` acknowledges a write once it is fsynced \
+(`synchronous=FULL`: it survives power loss); `ferry-process`, when present, is the same binary started with \
+`--durability process` (`synchronous=NORMAL`, the reference's own setting: a write survives a crash of the \
+server but the last ones may be lost on power loss).\n"
         );
         self.table(
             &mut o,
