@@ -7,15 +7,14 @@ use std::sync::Arc;
 
 mod common;
 
-use common::call;
+use common::{call, user};
 use ferry_core::ManualTime;
 use ferry_store::{MemoryStore, StoreExt};
 use ferry_triplit::db::TriplitDb;
 use ferry_triplit::indexes::Registry;
-use ferry_triplit::session::Session;
 use ferry_triplit::superjson::decode_changes;
 use ferry_triplit::sync::{Outbound, SharedResults, SyncConnection};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 fn schema() -> Value {
     json!({
@@ -44,15 +43,6 @@ fn schema() -> Value {
             }
         }
     })
-}
-
-fn user(sub: &str) -> Session {
-    let mut claims = Map::new();
-    claims.insert("sub".into(), json!(sub));
-    Session {
-        claims,
-        ..Session::default()
-    }
 }
 
 async fn open() -> (Arc<MemoryStore>, Arc<TriplitDb>) {
@@ -112,29 +102,27 @@ fn set_ids(out: &[Outbound]) -> Vec<String> {
     ids
 }
 
+/// A sync session of user `sub`.
+fn session(db: &Arc<TriplitDb>, sub: &str) -> SyncConnection {
+    SyncConnection::new(
+        db.clone(),
+        user(sub),
+        sub.into(),
+        Arc::new(SharedResults::default()),
+    )
+}
+
 #[tokio::test]
 async fn a_live_query_builds_the_index_of_its_permission_filter() {
     let (store, db) = open().await;
     assert!(indexed(&store, "todos").await.is_empty());
     let connect = json!({"type": "CONNECT_QUERY", "payload": {"id": "q",
         "params": {"collectionName": "todos"}}});
-    let mut first = SyncConnection::new(
-        db.clone(),
-        user("u1"),
-        "c1".into(),
-        Arc::new(SharedResults::default()),
-    );
-    let out = first.handle_text(&connect.to_string()).await;
+    let out = session(&db, "u1").handle_text(&connect.to_string()).await;
     assert_eq!(set_ids(&out), ["t1", "t4"]);
     built(&store, "todos", &["ownerId"]).await;
     // A second user's query now reads through the index: same rows.
-    let mut second = SyncConnection::new(
-        db.clone(),
-        user("u2"),
-        "c2".into(),
-        Arc::new(SharedResults::default()),
-    );
-    let out = second.handle_text(&connect.to_string()).await;
+    let out = session(&db, "u2").handle_text(&connect.to_string()).await;
     assert_eq!(set_ids(&out), ["t2", "t5"]);
 }
 

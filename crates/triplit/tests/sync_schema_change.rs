@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::call;
+use common::{call, user};
 use ferry_core::ManualTime;
 use ferry_store::MemoryStore;
 use ferry_triplit::db::{Commit, TriplitDb};
@@ -16,7 +16,7 @@ use ferry_triplit::http::{Input, handle};
 use ferry_triplit::session::Session;
 use ferry_triplit::superjson::decode_changes;
 use ferry_triplit::sync::{Outbound, SharedResults, SyncConnection};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 async fn open(store: Arc<MemoryStore>) -> Arc<TriplitDb> {
@@ -55,15 +55,6 @@ fn owner_read() -> Value {
         json!({}),
         user_roles(),
     )
-}
-
-fn user(sub: &str) -> Session {
-    let mut claims = Map::new();
-    claims.insert("sub".into(), json!(sub));
-    Session {
-        claims,
-        ..Session::default()
-    }
 }
 
 async fn push_schema(db: &TriplitDb, schema: Value) -> Value {

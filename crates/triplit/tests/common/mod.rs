@@ -46,3 +46,14 @@ pub async fn call(db: &TriplitDb, route: &str, input: Value) -> Value {
     assert_eq!(reply.status, 200, "{route}");
     json_body(reply.body)
 }
+
+/// A session with `sub` as its only claim (the `user` role of schemas
+/// matching `{sub: '$userId'}`).
+pub fn user(sub: &str) -> Session {
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), Value::String(sub.into()));
+    Session {
+        claims,
+        ..Session::default()
+    }
+}
