@@ -1,7 +1,7 @@
 //! Attribute indexes built on first use, through the public surfaces: a
-//! live query's permission filter and an `/fetch` include each build the
-//! index their scan would have used, and results stay those of the scan
-//! before and after.
+//! live query's permission filter, an `/fetch` include and a relational
+//! write permission each build the index their scan would have used, and
+//! results stay those of the scan before and after.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use common::{call, user};
 use ferry_core::ManualTime;
 use ferry_store::{MemoryStore, StoreExt};
 use ferry_triplit::db::TriplitDb;
+use ferry_triplit::http::{Input, handle};
 use ferry_triplit::indexes::Registry;
 use ferry_triplit::superjson::decode_changes;
 use ferry_triplit::sync::{Outbound, SharedResults, SyncConnection};
@@ -146,4 +147,87 @@ async fn an_include_builds_the_index_of_its_relation() {
         .map(|t| t["id"].as_str().expect("id"))
         .collect();
     assert_eq!(todos, ["t1", "t4"]);
+}
+
+#[tokio::test]
+async fn a_relational_write_permission_builds_the_index_of_its_subquery() {
+    let store = Arc::new(MemoryStore::new());
+    let db = common::open_following(
+        store.clone(),
+        Arc::new(ManualTime::new(1_700_000_000_000)),
+        5,
+    )
+    .await;
+    let schema = json!({
+        "roles": {"user": {"match": {"sub": "$userId"}}},
+        "collections": {
+            "tasks": {
+                "schema": {"type": "record", "properties": {
+                    "id": {"type": "string"},
+                    "projectId": {"type": "string"}
+                }},
+                "relationships": {"members": {
+                    "query": {"collectionName": "members", "where": [["projectId", "=", "$projectId"]]},
+                    "cardinality": "many"
+                }},
+                "permissions": {"user": {
+                    "read": {"filter": [true]},
+                    "insert": {"filter": [["members.userId", "=", "$role.userId"]]}
+                }}
+            },
+            "members": {
+                "schema": {"type": "record", "properties": {
+                    "id": {"type": "string"},
+                    "projectId": {"type": "string"},
+                    "userId": {"type": "string"}
+                }},
+                "permissions": {"user": {"read": {"filter": [true]}}}
+            }
+        }
+    });
+    let r = call(&db, "override-schema", json!({"schema": schema})).await;
+    assert_eq!(r["code"], "SUCCESS", "{r}");
+    let members: Vec<Value> = (0..6)
+        .map(|i| json!({"id": format!("m{i}"), "projectId": format!("p{}", i % 3), "userId": format!("u{i}")}))
+        .collect();
+    call(&db, "bulk-insert", json!({"members": members})).await;
+    let insert = |id: &str, project: &str| json!({"collectionName": "tasks", "entity": {"id": id, "projectId": project}});
+    // u1 is a member of p1 only.
+    let ok = handle(
+        &db,
+        &user("u1"),
+        "insert",
+        Input::Json(insert("a", "p1")),
+        false,
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    built(&store, "members", &["projectId"]).await;
+    // Through the index: the same decisions.
+    let ok = handle(
+        &db,
+        &user("u1"),
+        "insert",
+        Input::Json(insert("b", "p1")),
+        false,
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    let denied = handle(
+        &db,
+        &user("u1"),
+        "insert",
+        Input::Json(insert("c", "p2")),
+        false,
+    )
+    .await;
+    assert_eq!(denied.status, 401);
+    let tasks = call(&db, "fetch", json!({"query": {"collectionName": "tasks"}})).await;
+    let ids: Vec<&str> = tasks
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
 }

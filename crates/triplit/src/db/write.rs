@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{SCHEMA_ENTITY, TriplitDb, ghosts, schema_entity};
 use crate::changes::DbChanges;
-use crate::indexes::{self, Registry};
+use crate::indexes::{self, IndexWant, Registry};
 use crate::merge::{apply_change, combine_patches, deep_is_empty};
 use crate::permissions::{ClauseCache, WriteDelta, WriteOp, check_write_permissions};
 use crate::schema::Schema;
@@ -264,7 +264,8 @@ fn reinsert(
 }
 
 /// Applies `changes` inside `txn` with timestamp `stamp`, keeping the
-/// attribute indexes the stored registry names exact.
+/// attribute indexes the stored registry names exact. Also returns the
+/// indexes the write-permission checks would have used.
 fn apply(
     txn: &mut dyn WriteTxn,
     schema: Option<&Arc<Schema>>,
@@ -272,7 +273,7 @@ fn apply(
     changes: &DbChanges,
     stamp: Hlc,
     clauses: &ClauseCache,
-) -> Result<Vec<Written>, TriplitError> {
+) -> Result<(Vec<Written>, Vec<IndexWant>), TriplitError> {
     let stamp_bytes = stamp.to_bytes();
     let registry = Registry::load(txn)?;
     // `touched` in order of last write; a slot is emptied when the same
@@ -416,13 +417,14 @@ fn apply(
             );
         }
     }
+    let mut wanted = Vec::new();
     if let Some(schema) = schema
         && !deltas.is_empty()
     {
         let view: &dyn ferry_store::ReadTxn = &*txn;
-        check_write_permissions(view, schema, session, &deltas, clauses)?;
+        wanted = check_write_permissions(view, schema, session, &deltas, clauses)?;
     }
-    Ok(touched.into_iter().flatten().collect())
+    Ok((touched.into_iter().flatten().collect(), wanted))
 }
 
 /// Records the post-state of `collection/id`, replacing (and moving to the
@@ -510,7 +512,8 @@ impl TriplitDb {
             .store
             .write(move |txn| {
                 let stamp = take_stamp(txn, &clock)?;
-                let written = apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
+                let (written, wanted) =
+                    apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
                 let record = feed_record(
                     stamp,
                     written
@@ -533,10 +536,11 @@ impl TriplitDb {
                     }
                     None => txn.set_change(record),
                 }
-                Ok::<_, TriplitError>(stamp)
+                Ok::<_, TriplitError>((stamp, wanted))
             })
             .await;
-        let (stamp, _seq) = result?;
+        let ((stamp, wanted), _seq) = result?;
+        self.want_indexes(wanted);
         metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
         metrics::histogram!("ferry_commit_duration_seconds", "protocol" => "triplit")
             .record(started.elapsed().as_secs_f64());

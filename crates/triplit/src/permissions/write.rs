@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use super::{ClauseCache, Operation, Role, session_roles};
 use crate::TriplitError;
+use crate::indexes::IndexWant;
 use crate::query::{ScanCache, write_clause};
 use crate::schema::Schema;
 use crate::session::Session;
@@ -79,16 +80,17 @@ pub fn write_permission_error(
 /// Checks every delta; the first failure is the error. The service token
 /// is never checked. Clauses that do not depend on the entity's previous
 /// state come from `clauses` (prepared once per schema, claims, collection
-/// and operation).
+/// and operation). Returns the attribute indexes the checks' subqueries
+/// would have used (see `crate::query::ScanCache::take_wanted`).
 pub fn check_write_permissions(
     txn: &dyn ReadTxn,
     schema: &Arc<Schema>,
     session: &Session,
     deltas: &[WriteDelta],
     clauses: &ClauseCache,
-) -> Result<(), TriplitError> {
+) -> Result<Vec<IndexWant>, TriplitError> {
     if session.is_service {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // Both only when first needed: a cached clause needs neither.
     let mut roles: Option<Vec<Role>> = None;
@@ -144,5 +146,5 @@ pub fn check_write_permissions(
             }
         }
     }
-    Ok(())
+    Ok(scans.take_wanted())
 }
