@@ -25,7 +25,8 @@ fn schema() -> Value {
                 "schema": {"type": "record", "properties": {
                     "id": {"type": "string"},
                     "text": {"type": "string"},
-                    "ownerId": {"type": "string"}
+                    "ownerId": {"type": "string"},
+                    "shared": {"type": "boolean"}
                 }},
                 "permissions": {"user": {
                     "read": {"filter": [["ownerId", "=", "$role.userId"]]},
@@ -47,6 +48,10 @@ fn schema() -> Value {
 }
 
 async fn open() -> (Arc<MemoryStore>, Arc<TriplitDb>) {
+    open_with(schema()).await
+}
+
+async fn open_with(schema: Value) -> (Arc<MemoryStore>, Arc<TriplitDb>) {
     let store = Arc::new(MemoryStore::new());
     let db = common::open_following(
         store.clone(),
@@ -54,10 +59,10 @@ async fn open() -> (Arc<MemoryStore>, Arc<TriplitDb>) {
         3,
     )
     .await;
-    let r = call(&db, "override-schema", json!({"schema": schema()})).await;
+    let r = call(&db, "override-schema", json!({"schema": schema})).await;
     assert_eq!(r["code"], "SUCCESS", "{r}");
     let todos: Vec<Value> = (0..6)
-        .map(|i| json!({"id": format!("t{i}"), "text": "x", "ownerId": format!("u{}", i % 3)}))
+        .map(|i| json!({"id": format!("t{i}"), "text": "x", "ownerId": format!("u{}", i % 3), "shared": i == 0}))
         .collect();
     let users: Vec<Value> = (0..3)
         .map(|i| json!({"id": format!("u{i}"), "name": "n"}))
@@ -125,6 +130,24 @@ async fn a_live_query_builds_the_index_of_its_permission_filter() {
     // A second user's query now reads through the index: same rows.
     let out = session(&db, "u2").handle_text(&connect.to_string()).await;
     assert_eq!(set_ids(&out), ["t2", "t5"]);
+}
+
+/// "Mine or shared": both branches' indexes are built, and the union of
+/// their candidates gives the scan's rows.
+#[tokio::test]
+async fn an_or_permission_builds_the_indexes_of_every_branch() {
+    let mut s = schema();
+    s["collections"]["todos"]["permissions"]["user"]["read"]["filter"] = json!([
+        {"mod": "or", "filters": [["ownerId", "=", "$role.userId"], ["shared", "=", true]]}
+    ]);
+    let (store, db) = open_with(s).await;
+    let connect = json!({"type": "CONNECT_QUERY", "payload": {"id": "q",
+        "params": {"collectionName": "todos"}}});
+    let out = session(&db, "u1").handle_text(&connect.to_string()).await;
+    assert_eq!(set_ids(&out), ["t0", "t1", "t4"]);
+    built(&store, "todos", &["ownerId", "shared"]).await;
+    let out = session(&db, "u2").handle_text(&connect.to_string()).await;
+    assert_eq!(set_ids(&out), ["t0", "t2", "t5"]);
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use super::compile::{After, Plan, RelFilter, SortKey, Step};
 use super::errors::engine;
 pub(super) use super::filter::filters_pass;
 use super::index::{Indexes, Key, probe};
-use super::index_scan::{self, OrderedRuns};
+use super::index_scan::{self, Narrow, OrderedRuns};
 use super::order::{after_pass, sort};
 use super::row::{Row, Sub};
 use super::view_search::resolve_from_view;
@@ -291,7 +291,8 @@ impl<'p> Exec<'p> {
             Some(Stage::Filter(filters, _)) => filters,
             _ => &[],
         };
-        if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, true)? {
+        if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, Narrow::Equal)?
+        {
             return Ok(Source::Ids(c, ids));
         }
         // An `order` + `limit` an index walk could serve.
@@ -315,11 +316,13 @@ impl<'p> Exec<'p> {
             stages.push(Stage::Limit(*n));
             return Ok(Source::Ordered(c, path.clone(), *desc, sort_keys.to_vec()));
         }
-        if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, false)? {
-            return Ok(Source::Ids(c, ids));
+        for narrow in [Narrow::Union, Narrow::Range] {
+            if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, narrow)? {
+                return Ok(Source::Ids(c, ids));
+            }
         }
         let order = walk.as_ref().map(|(path, ..)| path.as_str());
-        if let Some(path) = index_scan::wanted(&registry, &c, filters, order) {
+        for path in index_scan::wanted(&registry, &c, filters, order) {
             self.cache.want(&c, path);
         }
         Ok(Source::Scan(c))

@@ -99,9 +99,26 @@ fn arb_stmt() -> impl Strategy<Value = Value> {
         })
 }
 
+/// A statement, or an `or`/`and` group of statements (one level, up to
+/// three members; an `or` group's branches may be `and` groups).
+fn arb_filter() -> impl Strategy<Value = Value> {
+    let group = |and: bool| {
+        proptest::collection::vec(arb_stmt(), 1..4)
+            .prop_map(move |fs| json!({"mod": if and { "and" } else { "or" }, "filters": fs}))
+    };
+    let or_of_ands = proptest::collection::vec(group(true), 1..3)
+        .prop_map(|fs| json!({"mod": "or", "filters": fs}));
+    prop_oneof![
+        4 => arb_stmt(),
+        2 => group(false),
+        1 => group(true),
+        1 => or_of_ands,
+    ]
+}
+
 fn arb_query() -> impl Strategy<Value = Value> {
     (
-        proptest::collection::vec(arb_stmt(), 0..3),
+        proptest::collection::vec(arb_filter(), 0..3),
         proptest::collection::vec((0..PATHS.len(), any::<bool>()), 0..3),
         proptest::option::of(0u32..8),
         proptest::option::of((proptest::collection::vec(arb_scalar(), 3), any::<bool>())),

@@ -8,7 +8,10 @@
 //! - **Filters.** The first top-level `=` or `in` statement on an indexed
 //!   path (else the first `<`, `<=`, `>`, `>=`) gives the ids whose encoded
 //!   value lies in the statement's range: a superset of the rows that pass
-//!   it, read back in id (storage) order, so the scan's order is kept.
+//!   it, read back in id (storage) order, so the scan's order is kept. An
+//!   `and` group narrows like its first member that does; an `or` group
+//!   whose every branch narrows by equality gives the union of the
+//!   branches' ids (permissions like "mine or shared" are such a group).
 //! - **Order.** `order` on an indexed path followed by `limit` walks the
 //!   index in that direction, one run of equal encodings at a time; each
 //!   run is read in id order and sorted in memory with the query's own
@@ -27,7 +30,7 @@ use ferry_store::key::{Part, decode, prefix_end};
 use ferry_store::{KeyRange, ReadTxn};
 use serde_json::Value;
 
-use super::ast::Filter;
+use super::ast::{Filter, Stmt};
 use super::operand::Operand;
 use crate::indexes::{Registry, encode};
 use crate::{TriplitError, keys};
@@ -113,25 +116,27 @@ pub(super) fn filter_ids(
     registry: &Registry,
     collection: &str,
     filters: &[Filter],
-    equality: bool,
+    narrow: Narrow,
 ) -> Result<Option<Vec<String>>, TriplitError> {
     if registry.paths(collection).is_empty() || !filters.iter().all(infallible) {
         return Ok(None);
     }
-    let found = filters.iter().find_map(|f| match f {
-        Filter::Stmt(s) if registry.has(collection, &s.path) => {
-            let prefix = keys::index(collection, &s.path);
-            ranges(&prefix, &s.op, &s.value, equality).map(|r| (prefix, r))
-        }
-        _ => None,
-    });
-    let Some((prefix, ranges)) = found else {
+    let indexed = |p: &str| registry.has(collection, p);
+    let Some(stmts) = filters.iter().find_map(|f| narrowing(f, narrow, &indexed)) else {
         return Ok(None);
     };
+    let mut scans: Vec<(Vec<u8>, KeyRange)> = Vec::new();
+    for s in stmts {
+        let prefix = keys::index(collection, &s.path);
+        let Some(rs) = ranges(&prefix, &s.op, &s.value, narrow != Narrow::Range) else {
+            return Ok(None);
+        };
+        scans.extend(rs.into_iter().map(|r| (prefix.clone(), r)));
+    }
     let mut ids = Vec::new();
     let mut bad = false;
-    for range in &ranges {
-        txn.scan(range, false, &mut |k, _| match entry_id(&prefix, k) {
+    for (prefix, range) in &scans {
+        txn.scan(range, false, &mut |k, _| match entry_id(prefix, k) {
             Some((_, id)) => {
                 ids.push(id);
                 ControlFlow::Continue(())
@@ -151,31 +156,82 @@ pub(super) fn filter_ids(
     Ok(Some(ids))
 }
 
-/// The index that would serve a scan of `collection` with `filters` (and,
-/// with `order`, the path of an `order` + `limit` the scan could walk)
-/// had every attribute been indexed, when it is not: the first `=`/`in`
-/// statement's path, else `order`, else the first range statement's path,
-/// exactly the preference of the planner above. `None` when an index
-/// that serves exists, no index could serve, or a filter can fail.
+/// How a filter may narrow a scan, in the planner's order of preference
+/// (an ordered walk comes between `Equal` and `Union`: a union of branches
+/// such as "mine or shared" can hold most of the collection, where a walk
+/// stops at the limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Narrow {
+    /// `=`/`in` statements.
+    Equal,
+    /// `Equal`, and `or` groups whose every branch narrows (the union of
+    /// the branches' candidates).
+    Union,
+    /// `<`, `<=`, `>`, `>=` statements.
+    Range,
+}
+
+/// The statements whose index ranges, taken together, hold every row
+/// passing `f`, using only paths `indexed` accepts: a statement the index
+/// answers as `narrow` allows; the first member of an `and` group that
+/// narrows; with `Union`, every branch of a non-empty `or` group, or
+/// nothing when a branch does not narrow.
+fn narrowing<'f>(
+    f: &'f Filter,
+    narrow: Narrow,
+    indexed: &dyn Fn(&str) -> bool,
+) -> Option<Vec<&'f Stmt>> {
+    match f {
+        Filter::Stmt(s) if s.path != "id" && indexed(&s.path) => {
+            ranges(&[], &s.op, &s.value, narrow != Narrow::Range).map(|_| vec![s])
+        }
+        Filter::Group(g) if g.and => g.filters.iter().find_map(|f| narrowing(f, narrow, indexed)),
+        Filter::Group(g) if narrow == Narrow::Union && !g.filters.is_empty() => {
+            let mut all = Vec::new();
+            for branch in &g.filters {
+                all.extend(narrowing(branch, Narrow::Union, indexed)?);
+            }
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
+/// The indexes that would serve a scan of `collection` with `filters`
+/// (and, with `order`, the path of an `order` + `limit` the scan could
+/// walk) had every attribute been indexed, those that are not: the paths
+/// of the first filter narrowing by equality, else `order`, else those of
+/// the first filter narrowing by range, exactly the preference of the
+/// planner. Empty when an index that serves exists, no index could serve,
+/// or a filter can fail.
 pub(super) fn wanted(
     registry: &Registry,
     collection: &str,
     filters: &[Filter],
     order: Option<&str>,
-) -> Option<String> {
+) -> Vec<String> {
     if !filters.iter().all(infallible) {
-        return None;
+        return Vec::new();
     }
-    let first = |equality: bool| {
-        filters.iter().find_map(|f| match f {
-            Filter::Stmt(s) if s.path != "id" => {
-                ranges(&[], &s.op, &s.value, equality).map(|_| s.path.as_str())
-            }
-            _ => None,
-        })
+    let any = |_: &str| true;
+    let first = |narrow: Narrow| {
+        filters
+            .iter()
+            .find_map(|f| narrowing(f, narrow, &any))
+            .map(|stmts| stmts.into_iter().map(|s| s.path.as_str()).collect())
     };
-    let path = first(true).or(order).or_else(|| first(false))?;
-    (!registry.has(collection, path)).then(|| path.to_string())
+    let paths: Vec<&str> = first(Narrow::Equal)
+        .or(order.map(|o| vec![o]))
+        .or_else(|| first(Narrow::Union))
+        .or_else(|| first(Narrow::Range))
+        .unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for p in paths {
+        if !registry.has(collection, p) && !out.iter().any(|o| o == p) {
+            out.push(p.to_string());
+        }
+    }
+    out
 }
 
 /// A walk over an index in value order, run by run.

@@ -149,7 +149,7 @@ impl<'p> Exec<'p> {
                 &registry,
                 view.collection,
                 std::slice::from_ref(&eq),
-                true,
+                index_scan::Narrow::Equal,
             )? {
                 ids = Some(found);
                 break;
