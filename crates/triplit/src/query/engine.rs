@@ -20,7 +20,7 @@ use super::errors::engine;
 pub(super) use super::filter::filters_pass;
 use super::index::{Indexes, Key, probe};
 use super::index_scan::{self, Narrow, OrderedRuns};
-use super::order::{after_pass, sort};
+use super::order::{after_pass, sort, sort_first};
 use super::row::{Row, Sub};
 use super::view_search::resolve_from_view;
 use crate::indexes::{IndexWant, Registry};
@@ -101,6 +101,16 @@ fn decode(collection: &Rc<str>, id: &str, bytes: &[u8]) -> Result<Row, TriplitEr
         ))),
     }
 }
+
+/// The number of rows `limit n` keeps.
+fn limit_len(n: f64) -> usize {
+    n.trunc().max(0.0).min(usize::MAX as f64) as usize
+}
+
+/// Collected rows held before they are cut down to the `n` a following
+/// `order` + `limit` keeps (at least twice `n`). Small in unit tests, so
+/// the property tests cut often.
+const KEEP_SLACK: usize = if cfg!(test) { 4 } else { 4096 };
 
 fn pushed(stack: &[Row], row: &Row) -> Vec<Row> {
     let mut s = Vec::with_capacity(stack.len() + 1);
@@ -197,13 +207,20 @@ impl<'p> Exec<'p> {
                     let src = source.take().ok_or_else(|| {
                         engine("No candidate iterator found when trying to COLLECT")
                     })?;
-                    let src = self.choose_source(src, &mut stages, &steps[at + 1..])?;
-                    results = self.collect(src, std::mem::take(&mut stages), stack)?;
+                    let rest = &steps[at + 1..];
+                    let src = self.choose_source(src, &mut stages, rest)?;
+                    // Only the first `n` in sort order are kept: collected
+                    // rows are cut down to them as they come.
+                    let keep = match rest {
+                        [Step::Sort(keys), Step::Limit(n), ..] => {
+                            Some((keys.as_slice(), limit_len(*n)))
+                        }
+                        _ => None,
+                    };
+                    results = self.collect(src, std::mem::take(&mut stages), stack, keep)?;
                 }
                 Step::Sort(keys) => sort(&mut results, keys),
-                Step::Limit(n) => {
-                    results.truncate(n.trunc().max(0.0).min(usize::MAX as f64) as usize)
-                }
+                Step::Limit(n) => results.truncate(limit_len(*n)),
                 Step::Subquery {
                     alias,
                     steps: sub,
@@ -328,13 +345,21 @@ impl<'p> Exec<'p> {
         Ok(Source::Scan(c))
     }
 
+    /// The rows of `src` that pass `stages`, in order. With `keep =
+    /// (keys, n)` (a `Sort(keys)` + `Limit(n)` follows), rows that cannot
+    /// be among the first `n` in sort order may be dropped early: the rows
+    /// returned are then the first `n` sorted by `keys` (ties in order),
+    /// followed by later rows in order, which the stable sort that follows
+    /// turns into exactly the full result's first `n`.
     pub(super) fn collect(
         &mut self,
         src: Source,
         stages: Vec<Stage<'p>>,
         stack: &[Row],
+        keep: Option<(&[SortKey], usize)>,
     ) -> Result<Vec<Row>, TriplitError> {
         let mut out = Vec::new();
+        let cut_at = keep.map(|(_, n)| n.saturating_mul(2).max(KEEP_SLACK));
         let mut counts = vec![0usize; stages.len()];
         let probe: Option<(String, Key)> = match stages.first() {
             Some(Stage::Filter(filters, _)) => probe(filters).map(|(p, k)| (p.to_string(), k)),
@@ -368,6 +393,11 @@ impl<'p> Exec<'p> {
                 }
             }
             out.push(row);
+            if let (Some((keys, n)), Some(at)) = (keep, cut_at)
+                && out.len() >= at
+            {
+                sort_first(out, keys, n);
+            }
             Ok(ControlFlow::Continue(()))
         };
         match src {

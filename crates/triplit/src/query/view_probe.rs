@@ -167,7 +167,7 @@ impl<'p> Exec<'p> {
         } else {
             vec![Stage::Filter(self.bind_all(view.filters, stack)?, None)]
         };
-        let mut rows = self.collect(Source::Ids(collection, ids), stages, stack)?;
+        let mut rows = self.collect(Source::Ids(collection, ids), stages, stack, None)?;
         rows.retain(|r| {
             stmts
                 .iter()
