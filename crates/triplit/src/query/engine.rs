@@ -19,7 +19,7 @@ use super::compile::{After, Plan, RelFilter, SortKey, Step};
 use super::errors::engine;
 pub(super) use super::filter::filters_pass;
 use super::index::{Indexes, Key, probe};
-use super::index_scan::{self, Narrow, OrderedRuns};
+use super::index_scan::OrderedRuns;
 use super::order::{after_pass, sort, sort_first};
 use super::row::{Row, Sub};
 use super::view_search::resolve_from_view;
@@ -33,7 +33,7 @@ pub struct Exec<'p> {
     pub(super) txn: &'p dyn ReadTxn,
     pub(super) plan: &'p Plan,
     pub(super) views: Vec<Option<Rc<Vec<Row>>>>,
-    cache: ScanCache,
+    pub(super) cache: ScanCache,
     /// Parents probed per view (see `view_probe`).
     pub(super) probes: HashMap<usize, usize>,
     /// Probe answers by view and bound values.
@@ -45,11 +45,11 @@ pub struct Exec<'p> {
 #[derive(Debug, Default)]
 pub struct ScanCache {
     scans: HashMap<String, u32>,
-    rows: HashMap<String, Rc<Vec<Row>>>,
+    pub(super) rows: HashMap<String, Rc<Vec<Row>>>,
     indexes: Indexes,
     /// The persistent attribute indexes of the snapshot, read at the
     /// first scan.
-    registry: Option<Rc<Registry>>,
+    pub(super) registry: Option<Rc<Registry>>,
     /// Indexes scans of this snapshot would have used (see
     /// [`ScanCache::take_wanted`]).
     wanted: Vec<IndexWant>,
@@ -269,80 +269,6 @@ impl<'p> Exec<'p> {
         let rows = self.run(&plan.views[id], stack, false)?;
         self.views[id] = Some(Rc::new(rows));
         Ok(())
-    }
-
-    pub(super) fn cache_want(&mut self, collection: &str, path: &str) {
-        self.cache.want(collection, path.to_string());
-    }
-
-    pub(super) fn registry(&mut self) -> Result<Rc<Registry>, TriplitError> {
-        if let Some(r) = &self.cache.registry {
-            return Ok(r.clone());
-        }
-        let r = Rc::new(Registry::load(self.txn)?);
-        self.cache.registry = Some(r.clone());
-        Ok(r)
-    }
-
-    /// The planner seam for persistent indexes (see `index_scan`): a scan
-    /// of an indexed collection becomes point lookups of the ids an `=`/
-    /// `in` statement selects, else an ordered index walk for `order` +
-    /// `limit` (which then stops at the limit), else point lookups of the
-    /// ids a range statement selects. The rows are the scan's, in the
-    /// scan's order.
-    fn choose_source(
-        &mut self,
-        src: Source,
-        stages: &mut Vec<Stage<'p>>,
-        rest: &[Step],
-    ) -> Result<Source, TriplitError> {
-        let Source::Scan(c) = src else {
-            return Ok(src);
-        };
-        // A collection already in memory is served from there.
-        if self.cache.rows.contains_key(c.as_ref()) {
-            return Ok(Source::Scan(c));
-        }
-        let registry = self.registry()?;
-        let filters: &[Filter] = match stages.first() {
-            Some(Stage::Filter(filters, _)) => filters,
-            _ => &[],
-        };
-        if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, Narrow::Equal)?
-        {
-            return Ok(Source::Ids(c, ids));
-        }
-        // An `order` + `limit` an index walk could serve.
-        let walk = match rest {
-            [Step::Sort(sort_keys), Step::Limit(n), ..]
-                if sort_keys.iter().all(|k| k.subs.is_empty())
-                    && stages.iter().all(|s| {
-                        matches!(s, Stage::Filter(fs, _) if fs.iter().all(index_scan::infallible))
-                    }) =>
-            {
-                sort_keys
-                    .first()
-                    .map(|first| (first.path.join("."), first.desc, sort_keys, *n))
-                    .filter(|(path, ..)| path != "id")
-            }
-            _ => None,
-        };
-        if let Some((path, desc, sort_keys, n)) = &walk
-            && registry.has(&c, path)
-        {
-            stages.push(Stage::Limit(*n));
-            return Ok(Source::Ordered(c, path.clone(), *desc, sort_keys.to_vec()));
-        }
-        for narrow in [Narrow::Union, Narrow::Range] {
-            if let Some(ids) = index_scan::filter_ids(self.txn, &registry, &c, filters, narrow)? {
-                return Ok(Source::Ids(c, ids));
-            }
-        }
-        let order = walk.as_ref().map(|(path, ..)| path.as_str());
-        for path in index_scan::wanted(&registry, &c, filters, order) {
-            self.cache.want(&c, path);
-        }
-        Ok(Source::Scan(c))
     }
 
     /// The rows of `src` that pass `stages`, in order. With `keep =
