@@ -93,6 +93,22 @@ pub fn apply_default_roles(raw: &mut Value) {
 }
 
 impl Schema {
+    /// The schema stored in `txn` (`keys::schema()`); `None` in schemaless
+    /// mode.
+    pub(crate) fn load_stored(
+        txn: &dyn ferry_store::ReadTxn,
+    ) -> Result<Option<Schema>, crate::TriplitError> {
+        let internal = crate::TriplitError::internal;
+        let Some(bytes) = txn.get(&crate::keys::schema())? else {
+            return Ok(None);
+        };
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| internal(format!("stored schema is not JSON: {e}")))?;
+        Schema::from_json(&v)
+            .map(Some)
+            .map_err(|e| internal(format!("stored schema is invalid: {e}")))
+    }
+
     /// Parses Triplit's schema JSON. An invalid schema gives upstream's
     /// exact reason ([`validate_schema`]).
     pub fn from_json(v: &Value) -> Result<Schema, SchemaError> {

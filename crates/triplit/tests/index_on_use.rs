@@ -214,37 +214,23 @@ async fn a_relational_write_permission_builds_the_index_of_its_subquery() {
         .map(|i| json!({"id": format!("m{i}"), "projectId": format!("p{}", i % 3), "userId": format!("u{i}")}))
         .collect();
     call(&db, "bulk-insert", json!({"members": members})).await;
-    let insert = |id: &str, project: &str| json!({"collectionName": "tasks", "entity": {"id": id, "projectId": project}});
+    // `u1` inserting task `id` into `project`: the reply's status.
+    let insert = |id: &'static str, project: &'static str| {
+        let db = db.clone();
+        async move {
+            let body =
+                json!({"collectionName": "tasks", "entity": {"id": id, "projectId": project}});
+            handle(&db, &user("u1"), "insert", Input::Json(body), false)
+                .await
+                .status
+        }
+    };
     // u1 is a member of p1 only.
-    let ok = handle(
-        &db,
-        &user("u1"),
-        "insert",
-        Input::Json(insert("a", "p1")),
-        false,
-    )
-    .await;
-    assert_eq!(ok.status, 200);
+    assert_eq!(insert("a", "p1").await, 200);
     built(&store, "members", &["projectId"]).await;
     // Through the index: the same decisions.
-    let ok = handle(
-        &db,
-        &user("u1"),
-        "insert",
-        Input::Json(insert("b", "p1")),
-        false,
-    )
-    .await;
-    assert_eq!(ok.status, 200);
-    let denied = handle(
-        &db,
-        &user("u1"),
-        "insert",
-        Input::Json(insert("c", "p2")),
-        false,
-    )
-    .await;
-    assert_eq!(denied.status, 401);
+    assert_eq!(insert("b", "p1").await, 200);
+    assert_eq!(insert("c", "p2").await, 401);
     let tasks = call(&db, "fetch", json!({"query": {"collectionName": "tasks"}})).await;
     let ids: Vec<&str> = tasks
         .as_array()

@@ -96,7 +96,7 @@ impl TriplitDb {
         time: Arc<dyn TimeSource>,
         rng: Arc<dyn RandomSource>,
     ) -> Result<Self, TriplitError> {
-        let (floor, lease_ms, schema_json, schema_doc) = store
+        let (floor, lease_ms, schema, schema_doc) = store
             .read(|txn| {
                 let floor = load_clock_floor(txn)?;
                 let lease = txn
@@ -104,22 +104,11 @@ impl TriplitDb {
                     .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
                     .map(u64::from_be_bytes)
                     .unwrap_or(0);
-                let schema = txn.get(&keys::schema())?;
+                let schema = Schema::load_stored(txn)?.map(Arc::new);
                 let entity = txn.get(&keys::entity(SCHEMA_ENTITY.0, SCHEMA_ENTITY.1))?;
                 Ok::<_, TriplitError>((floor, lease, schema, entity))
             })
             .await?;
-        let schema = match schema_json {
-            Some(bytes) => {
-                let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    TriplitError::internal(format!("stored schema is not JSON: {e}"))
-                })?;
-                Some(Arc::new(Schema::from_json(&v).map_err(|e| {
-                    TriplitError::internal(format!("stored schema is invalid: {e}"))
-                })?))
-            }
-            None => None,
-        };
         // The schema is also readable as the `_metadata/_schema` entity;
         // databases written before that was kept get it now.
         let expected = schema.as_deref().map(schema_entity);

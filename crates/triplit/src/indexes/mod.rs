@@ -158,18 +158,7 @@ impl Registry {
 /// whether any was built. Another node may have built them meanwhile, or
 /// a schema change removed the attribute: then nothing is written.
 pub fn add(txn: &mut dyn WriteTxn, wanted: &[IndexWant]) -> Result<bool, TriplitError> {
-    let schema = match txn.get(&keys::schema())? {
-        Some(bytes) => {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| TriplitError::internal(format!("stored schema is not JSON: {e}")))?;
-            Some(
-                Schema::from_json(&v).map_err(|e| {
-                    TriplitError::internal(format!("stored schema is invalid: {e}"))
-                })?,
-            )
-        }
-        None => None,
-    };
+    let schema = Schema::load_stored(txn)?;
     let allowed = Registry::for_schema(schema.as_ref());
     let mut desired = Registry::load(txn)?;
     let before = desired.clone();
@@ -256,7 +245,7 @@ pub fn clear_entries(txn: &mut dyn WriteTxn) -> Result<(), TriplitError> {
 /// Entities read per page while building an index: the entries of one
 /// page are written before the next is read, so a build holds one page of
 /// decoded entities, not the collection.
-const BUILD_PAGE: usize = 1024;
+pub(crate) const BUILD_PAGE: usize = 1024;
 
 /// Writes the entries of the indexes on `paths` of `collection` for every
 /// stored entity.

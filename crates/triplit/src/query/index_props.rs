@@ -18,7 +18,7 @@ use crate::{TriplitError, keys};
 
 const PATHS: [&str; 3] = ["a", "b", "m.x"];
 
-fn arb_scalar() -> impl Strategy<Value = Value> {
+pub(super) fn arb_scalar() -> impl Strategy<Value = Value> {
     // Few distinct values, so that ties, runs and duplicates are common;
     // long strings share a prefix beyond what the encoding keeps.
     let long = "p".repeat(40);
@@ -601,5 +601,30 @@ fn indexes_are_built_when_a_query_first_wants_them() {
         )
         .await;
         registry_once(&store, "c", &["n", "t"]).await;
+    });
+}
+
+/// A build reads its collection a page at a time: over more than two
+/// pages, every entity gets exactly its entries.
+#[test]
+fn building_an_index_covers_every_page() {
+    let rt = runtime();
+    rt.block_on(async {
+        let n = 2 * indexes::BUILD_PAGE + 5;
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        store
+            .write(move |txn| {
+                for i in 0..n {
+                    let id = format!("e{i:05}");
+                    let e = json!({"id": id, "a": (i % 7) as i64, "b": format!("s{}", i % 3)});
+                    txn.put(&keys::entity("c", &id), e.to_string().as_bytes())?;
+                }
+                indexes::ensure(txn, &Registry::from_paths([("c", "a"), ("c", "b")]))
+            })
+            .await
+            .expect("build");
+        let (stored, expected) = entries_and_rebuild(store).await;
+        assert_eq!(stored.len(), 2 * n);
+        assert_eq!(stored, expected);
     });
 }

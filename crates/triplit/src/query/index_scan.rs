@@ -200,9 +200,9 @@ fn narrowing<'f>(
 /// The indexes that would serve a scan of `collection` with `filters`
 /// (and, with `order`, the path of an `order` + `limit` the scan could
 /// walk) had every attribute been indexed, those that are not: the paths
-/// of the first filter narrowing by equality, else `order`, else those of
-/// the first filter narrowing by range, exactly the preference of the
-/// planner. Empty when an index that serves exists, no index could serve,
+/// of the first filter narrowing by [`Narrow::Equal`], else `order`, else
+/// those of the first narrowing by `Union`, else by `Range`: exactly the
+/// preference of the planner. Empty when an index that serves exists, no index could serve,
 /// or a filter can fail.
 pub(super) fn wanted(
     registry: &Registry,
