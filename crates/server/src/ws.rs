@@ -208,9 +208,11 @@ async fn session(state: AppState, params: HashMap<String, String>, mut socket: S
                             continue;
                         }
                         let mut ok = true;
-                        // Before the frame: a query it connects must not
-                        // miss a commit made after its read.
-                        follow_commits(&state, &mut conn, &mut commits, true);
+                        // Before a frame that may connect a query: the query
+                        // must not miss a commit made after its read.
+                        if !ferry_triplit::sync::protocol::never_connects_query(text.as_str()) {
+                            follow_commits(&state, &mut conn, &mut commits, true);
+                        }
                         for out in Box::pin(conn.handle_text(text.as_str())).await {
                             ok &= match out {
                                 Outbound::Text(t) => outbox.push(Message::Text(t.into())),

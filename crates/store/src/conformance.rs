@@ -422,6 +422,83 @@ pub async fn clock_floor(store: Arc<dyn Store>) {
     }
 }
 
+/// Stamps taken by concurrent writes (which a backend may commit in one
+/// group), some rolled back after taking theirs and some scanning the
+/// whole keyspace: committed stamps rise in commit order, and the floor
+/// ends at or above the last of them (a write reads its own raised floor).
+pub async fn clock_floor_under_concurrent_writes(store: Arc<dyn Store>) {
+    let clock = Arc::new(HybridClock::new(
+        Arc::new(ManualTime::new(1_800_000_000_000)),
+        Hlc::ZERO,
+    ));
+    let mut tasks = Vec::new();
+    for i in 0..60u32 {
+        let store = store.clone();
+        let clock = clock.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(move |txn| {
+                    let scan_all = |txn: &dyn crate::ReadTxn| {
+                        let mut seen = 0;
+                        txn.scan(&KeyRange::prefix(b""), false, &mut |_, _| {
+                            seen += 1;
+                            ControlFlow::Continue(())
+                        })?;
+                        Ok::<_, StoreError>(seen)
+                    };
+                    if i % 7 == 3 {
+                        // Refused without stamping, after a scan that sees
+                        // the floor the group's earlier writes raised.
+                        scan_all(&*txn)?;
+                        return Err(StoreError::Backend("refused".into()));
+                    }
+                    let stamp = take_stamp(txn, &clock)?;
+                    assert_eq!(load_clock_floor(txn)?, stamp, "reads its own floor");
+                    if i % 5 == 1 {
+                        assert!(scan_all(&*txn)? >= 1, "the scan sees the clock key");
+                    }
+                    if i % 11 == 4 {
+                        return Err(StoreError::Backend("refused after stamping".into()));
+                    }
+                    txn.put(&k(&["stamped", &format!("{i:02}")]), &stamp.to_bytes())?;
+                    txn.set_change(stamp.to_bytes().to_vec());
+                    Ok(stamp)
+                })
+                .await
+        }));
+    }
+    let mut committed = Vec::new();
+    for t in tasks {
+        if let Ok((stamp, seq)) = t.await.unwrap() {
+            committed.push((seq.unwrap(), stamp));
+        }
+    }
+    let refused = (0..60).filter(|i| i % 7 == 3 || i % 11 == 4).count();
+    assert_eq!(committed.len(), 60 - refused);
+    committed.sort();
+    for pair in committed.windows(2) {
+        assert!(
+            pair[0].1 < pair[1].1,
+            "stamps follow commit order: {pair:?}"
+        );
+    }
+    let last = committed.last().unwrap().1;
+    let floor = store.read(|txn| load_clock_floor(txn)).await.unwrap();
+    assert!(
+        floor >= last,
+        "floor {floor} below the last committed stamp {last}"
+    );
+    // Nothing of a refused write stayed.
+    let kept = scan(
+        store.as_ref(),
+        KeyRange::prefix(&k(&["stamped"])),
+        false,
+        100,
+    )
+    .await;
+    assert_eq!(kept.len(), committed.len());
+}
+
 /// A closed store refuses work with `StoreError::Closed`.
 pub async fn closed_store_refuses(store: Arc<dyn Store>) {
     store.close().await.unwrap();
@@ -493,6 +570,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@case writes_are_serialisable, $open);
         $crate::store_conformance_tests!(@case reads_are_snapshots, $open);
         $crate::store_conformance_tests!(@case clock_floor, $open);
+        $crate::store_conformance_tests!(@case clock_floor_under_concurrent_writes, $open);
         $crate::store_conformance_tests!(@case closed_store_refuses, $open);
         $crate::store_conformance_tests!(@$kind $open);
     };

@@ -89,6 +89,18 @@ pub fn frame(kind: &str, payload: Value) -> String {
     Value::Object(m).to_string()
 }
 
+/// Whether the text frame `text` is one that never connects a query
+/// (`CHANGES`, `PING`, `DISCONNECT_QUERY`), judged from its first bytes as
+/// the client writes them (`{"type":"…"`). Any other frame, and any frame
+/// written differently, may connect one: a session follows commits before
+/// handling it (so the query misses no commit made after its read), while
+/// a writer-only socket's writes need not follow them.
+pub fn never_connects_query(text: &str) -> bool {
+    const QUIET: [&str; 3] = ["CHANGES\"", "PING\"", "DISCONNECT_QUERY\""];
+    text.strip_prefix(r#"{"type":""#)
+        .is_some_and(|rest| QUIET.iter().any(|t| rest.starts_with(t)))
+}
+
 /// A timestamp as the wire writes it: `[ms, counter, "server"]`.
 pub fn timestamp_json(t: Hlc) -> Value {
     json!([t.ms, t.counter, "server"])
@@ -139,4 +151,28 @@ pub fn query_sync_error(query_id: &str, inner: &TriplitError) -> String {
         &wrapped,
         Some(json!({"queryKey": query_id, "innerError": inner.to_json()})),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::never_connects_query;
+
+    #[test]
+    fn only_frames_known_not_to_connect_a_query_skip_following_commits() {
+        assert!(never_connects_query(r#"{"type":"CHANGES","payload":{}}"#));
+        assert!(never_connects_query(r#"{"type":"PING","payload":{}}"#));
+        assert!(never_connects_query(
+            r#"{"type":"DISCONNECT_QUERY","payload":{"id":"q"}}"#
+        ));
+        for may in [
+            r#"{"type":"CONNECT_QUERY","payload":{}}"#,
+            r#"{"type":"CHUNK","payload":{}}"#,
+            r#"{"type":"CHANGES_X","payload":{}}"#,
+            r#"{"payload":{},"type":"CHANGES"}"#,
+            r#"{ "type":"CHANGES"}"#,
+            "",
+        ] {
+            assert!(!never_connects_query(may), "{may}");
+        }
+    }
 }
