@@ -384,6 +384,10 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    fn shared_feed(&self) -> bool {
+        true
+    }
+
     async fn read_boxed(&self, f: ReadFn) -> Result<(), StoreError> {
         let result = self.read_inner(f).await;
         self.observe(result)

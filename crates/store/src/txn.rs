@@ -146,6 +146,14 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether processes other than this one read the change feed (nodes
+    /// sharing the store). The feed follower then keeps a window of
+    /// records behind itself for nodes that fall behind; a feed only this
+    /// process reads needs no such window. The default: not shared.
+    fn shared_feed(&self) -> bool {
+        false
+    }
+
     /// Whether the backend can be reached; embedded backends are always
     /// available (the default).
     fn health(&self) -> watch::Receiver<Health> {

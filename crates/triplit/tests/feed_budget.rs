@@ -1,7 +1,7 @@
 //! The change feed is bounded by size as well as by count: records that
-//! hold more than `KEEP_BYTES` are pruned, oldest first, once the follower
-//! has passed them, so a bulk import does not leave a second copy of its
-//! data in the feed until 10,000 more commits have been made.
+//! hold more than the retention's bytes are pruned, oldest first, once the
+//! follower has passed them, so a bulk import does not leave a second copy
+//! of its data in the feed until many more commits have been made.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ferry_core::ManualTime;
 use ferry_store::{MemoryStore, Store};
-use ferry_triplit::db::{KEEP_BYTES, TriplitDb};
+use ferry_triplit::db::{Retention, TriplitDb};
 use serde_json::json;
 
 /// Inserts one todo whose text is `bytes` long and waits until the
@@ -34,7 +34,8 @@ async fn insert_big(db: &TriplitDb, id: &str, bytes: usize) {
 async fn records_past_the_byte_budget_are_pruned_oldest_first() {
     let store = Arc::new(MemoryStore::new());
     let db = common::open_following(store.clone(), Arc::new(ManualTime::new(1_000)), 7).await;
-    let big = KEEP_BYTES * 2 / 5;
+    assert_eq!(Retention::of(store.as_ref()), Retention::PRIVATE);
+    let big = Retention::PRIVATE.bytes * 2 / 5;
     insert_big(&db, "a", 16).await;
     insert_big(&db, "b", big).await;
     insert_big(&db, "c", big).await;
@@ -57,4 +58,29 @@ async fn records_past_the_byte_budget_are_pruned_oldest_first() {
     // The entities themselves are untouched.
     let ids = db.ids("todos").await.expect("ids");
     assert_eq!(ids, ["a", "b", "c", "d"]);
+}
+
+#[tokio::test]
+async fn a_feed_only_this_process_reads_keeps_a_short_tail() {
+    let store = Arc::new(MemoryStore::new());
+    let db = common::open_following(store.clone(), Arc::new(ManualTime::new(1_000)), 7).await;
+    let keep = Retention::PRIVATE.records as usize;
+    let n = keep + keep / 4;
+    for i in 0..n {
+        insert_big(&db, &format!("t{i:05}"), 8).await;
+    }
+    // Pruned by count once the follower passed them: at most one step
+    // more than the tail is held, and the oldest records are gone.
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        held = store.changes_since(0, 10 * n).await.expect("feed");
+        if held.len() <= keep + keep / 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(held.len() >= keep, "the tail is kept: {}", held.len());
+    assert!(held.len() <= keep + keep / 10, "pruned: {}", held.len());
+    assert!(held[0].seq > 1);
+    assert_eq!(db.ids("todos").await.expect("ids").len(), n);
 }

@@ -19,8 +19,9 @@
 //!
 //! A failing read of the feed (the database is unreachable) is retried
 //! with [`Backoff::standard`], logged once when the outage starts and once
-//! when it ends. The follower keeps the last [`KEEP`] records, or fewer
-//! when they hold more than [`KEEP_BYTES`]. It reports its position to the store (a
+//! when it ends. The follower keeps a tail of the records it passed
+//! ([`Retention`]): a window for other nodes on a store they share, a
+//! short one on a store only this process reads. It reports its position to the store (a
 //! heartbeat for shared backends, which prune only what every live node
 //! has read) every [`REPORT_EVERY`] and before pruning.
 
@@ -34,13 +35,49 @@ use super::{Commit, Touched, TriplitDb};
 
 /// Records fetched per read of the feed.
 const BATCH: usize = 512;
-/// Records kept behind the follower for late readers (pruning beyond).
-const KEEP: u64 = 10_000;
-/// Bytes of records kept behind the follower: past this, the oldest are
-/// pruned down to half of it even when fewer than [`KEEP`] are held, so a
-/// bulk import does not keep a second copy of its data in the feed for
-/// 10,000 more commits. Shared backends still keep what live nodes need.
-pub const KEEP_BYTES: usize = 64 << 20;
+/// How much of the change feed the follower keeps behind itself: the
+/// last `records` records, or fewer when those hold more than `bytes`
+/// (the oldest are then pruned down to half of it, so a bulk import does
+/// not keep a second copy of its data in the feed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Records kept.
+    pub records: u64,
+    /// Bytes of records kept at most.
+    pub bytes: usize,
+}
+
+impl Retention {
+    /// A store other nodes read ([`ferry_store::Store::shared_feed`]): a
+    /// window for nodes that fall behind or restart (the store itself
+    /// also keeps what live nodes have not read).
+    pub const SHARED: Retention = Retention {
+        records: 10_000,
+        bytes: 64 << 20,
+    };
+    /// A store only this process reads (SQLite, memory): the follower is
+    /// the feed's one reader, so only a short tail stays, and the pages a
+    /// large commit's record took are free again for the next writes.
+    pub const PRIVATE: Retention = Retention {
+        records: 1_000,
+        bytes: 4 << 20,
+    };
+
+    /// The retention for `store`.
+    pub fn of(store: &dyn ferry_store::Store) -> Retention {
+        if store.shared_feed() {
+            Self::SHARED
+        } else {
+            Self::PRIVATE
+        }
+    }
+
+    /// Records passed between two count-based prunes.
+    fn step(self) -> u64 {
+        (self.records / 10).max(1)
+    }
+}
+
 /// How often the follower reports its position when idle.
 pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -108,6 +145,7 @@ impl TriplitDb {
         let mut last = *watch.borrow_and_update();
         let mut pruned_at = last;
         let mut held = Held::default();
+        let keep = Retention::of(self.store.as_ref());
         let mut backoff = Backoff::standard();
         let mut report = tokio::time::interval(REPORT_EVERY);
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -180,8 +218,10 @@ impl TriplitDb {
                         }
                     }
                 }
-                if (last > KEEP && last - pruned_at >= 1000) || held.bytes > KEEP_BYTES {
-                    let before = held.prune(last.saturating_sub(KEEP), KEEP_BYTES / 2);
+                if (last > keep.records && last - pruned_at >= keep.step())
+                    || held.bytes > keep.bytes
+                {
+                    let before = held.prune(last.saturating_sub(keep.records), keep.bytes / 2);
                     let _ = self.store.report_position(last).await;
                     let _ = self.store.prune_changes(before).await;
                     pruned_at = last;

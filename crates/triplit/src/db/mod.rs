@@ -31,7 +31,7 @@ use parking_lot::RwLock;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
-pub use feed::KEEP_BYTES;
+pub use feed::Retention;
 pub use write::{Commit, Touched, Transaction};
 
 use crate::TriplitError;
