@@ -44,6 +44,10 @@ async fn pruning_keeps_what_a_live_node_has_not_read() {
     let fast = db.node_with(config.clone()).await;
     let slow = db.node_with(config).await;
     assert_ne!(fast.node_id(), slow.node_id());
+    // Other nodes read this feed: each node's follower keeps the shared
+    // window behind itself (`Retention::SHARED`), not the short tail of a
+    // store only one process reads.
+    assert!(fast.shared_feed());
     let mut seqs = Vec::new();
     for n in 0..20 {
         seqs.push(commit(&fast, n).await);

@@ -73,22 +73,22 @@ pub(crate) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connecti
         ("fullfsync", "ON"),
         ("checkpoint_fullfsync", "ON"),
         ("temp_store", "MEMORY"),
-        // A large transaction (one 100,000-entity bulk insert) grows the
-        // WAL to ~100 MB; after the next checkpoint it is cut back to this
-        // instead of keeping its largest size on disk for good. 4 MiB is
-        // about what the WAL reaches between two automatic checkpoints
-        // (1,000 pages of 4 KiB), so steady writes do not regrow the file.
-        ("journal_size_limit", WAL_SIZE_LIMIT),
     ] {
         conn.pragma_update(None, pragma, value).map_err(backend)?;
     }
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)
+        .map_err(backend)?;
     migrate(&mut conn)?;
     Ok(conn)
 }
 
-/// The size the WAL file is cut back to once a checkpoint has emptied it
-/// (SQLite's `journal_size_limit`, bytes).
-pub const WAL_SIZE_LIMIT: &str = "4194304";
+/// The size, in bytes, the WAL file is cut back to once a checkpoint has
+/// emptied it (SQLite's `journal_size_limit`). A large transaction (one
+/// 100,000-entity bulk insert) grows the WAL to ~100 MB; without a limit
+/// the file would keep its largest size on disk for good. 4 MiB is about
+/// what the WAL reaches between two automatic checkpoints (1,000 pages of
+/// 4 KiB), so steady writes do not regrow it.
+const WAL_SIZE_LIMIT: u64 = 4 << 20;
 
 /// Opens a read-only connection; the writer must have created the schema.
 pub(crate) fn open_reader(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
@@ -201,8 +201,11 @@ mod tests {
         let path = dir.path().join("d.db");
         let conn = open_writer(&path, &SqliteConfig::default()).expect("open");
         let wal = || std::fs::metadata(dir.path().join("d.db-wal")).map_or(0, |m| m.len());
+        assert_eq!(WAL_SIZE_LIMIT, 4 << 20);
         conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
-        for i in 0..3_000u32 {
+        // Three times the limit, a page per row.
+        let rows = 3 * WAL_SIZE_LIMIT / 4096;
+        for i in 0..rows {
             conn.execute(
                 "INSERT INTO kv (key, value) VALUES (?1, ?2)",
                 rusqlite::params![i.to_be_bytes().to_vec(), vec![7u8; 4096]],
@@ -210,14 +213,17 @@ mod tests {
             .expect("insert");
         }
         conn.execute_batch("COMMIT").expect("commit");
-        assert!(wal() > 12 << 20, "the transaction grew the WAL: {}", wal());
+        assert!(
+            wal() > 3 * WAL_SIZE_LIMIT,
+            "the transaction grew the WAL: {}",
+            wal()
+        );
         // Once a checkpoint has emptied it, the next write starts the WAL
         // over and cuts the file back to the limit.
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             .expect("checkpoint");
         conn.execute("INSERT INTO kv (key, value) VALUES (x'ff', x'01')", [])
             .expect("small write");
-        assert_eq!(WAL_SIZE_LIMIT.parse::<u64>().ok(), Some(4 << 20));
-        assert!(wal() <= 4 << 20, "WAL {} above 4 MiB", wal());
+        assert!(wal() <= WAL_SIZE_LIMIT, "WAL {} above the limit", wal());
     }
 }
