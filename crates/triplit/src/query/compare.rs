@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 
 use super::operand::Operand;
 
-fn rank(v: &Value) -> u8 {
+/// The type's place in the order (`null` first, booleans last).
+pub(crate) fn rank(v: &Value) -> u8 {
     match v {
         Value::Null => 0,
         Value::Object(_) => 1,
@@ -30,7 +31,8 @@ pub fn compare_js_str(a: &str, b: &str) -> Ordering {
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
-fn compare_f64(a: f64, b: f64) -> Ordering {
+/// Numbers as upstream compares them.
+pub(crate) fn compare_f64(a: f64, b: f64) -> Ordering {
     // JavaScript's `compare` returns 0 for NaN comparisons; stored numbers
     // are never NaN (they cannot be represented in JSON).
     a.partial_cmp(&b).unwrap_or(Ordering::Equal)

@@ -20,9 +20,9 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value};
 
 use super::ast::Filter;
-use super::compare::compare_value;
 use super::compile::{Plan, Step};
 use super::filter::{evaluate, value_at};
+use super::sort_key::SortKey;
 use crate::TriplitError;
 
 /// The maintainable shape of a prepared query.
@@ -35,19 +35,19 @@ pub struct Incremental {
 }
 
 /// A rank's key values. Nearly every live query orders by one attribute,
-/// whose value is held inline (a maintained result holds one rank per row
+/// whose key is held inline (a maintained result holds one rank per row
 /// per connection, so a separate allocation each would add up).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RankKeys {
     /// One `order` entry.
-    One(Value),
+    One(SortKey),
     /// None, or several.
-    Many(Box<[Value]>),
+    Many(Box<[SortKey]>),
 }
 
 impl std::ops::Deref for RankKeys {
-    type Target = [Value];
-    fn deref(&self) -> &[Value] {
+    type Target = [SortKey];
+    fn deref(&self) -> &[SortKey] {
         match self {
             RankKeys::One(v) => std::slice::from_ref(v),
             RankKeys::Many(vs) => vs,
@@ -194,8 +194,8 @@ impl Incremental {
     pub fn rank_with<I: RankId>(&self, id: I, entity: &Map<String, Value>) -> Rank<I> {
         let value = |path: &[String]| {
             lookup(entity, path.iter().map(String::as_str))
-                .map(|v| v.into_owned())
-                .unwrap_or(Value::Null)
+                .map(|v| SortKey::new(v.into_owned()))
+                .unwrap_or(SortKey::Null)
         };
         let keys = match self.order.as_slice() {
             [(path, _)] => RankKeys::One(value(path)),
@@ -207,7 +207,7 @@ impl Incremental {
     /// The result order: the sort keys (`DESC` reversed), then ids.
     pub fn compare<I: RankId>(&self, a: &Rank<I>, b: &Rank<I>) -> Ordering {
         for (i, (_, desc)) in self.order.iter().enumerate() {
-            let mut o = compare_value(&a.keys[i], &b.keys[i]);
+            let mut o = a.keys[i].compare(&b.keys[i]);
             if *desc {
                 o = o.reverse();
             }

@@ -40,6 +40,7 @@ mod prepare_where;
 mod row;
 mod schema_path;
 mod simplify;
+mod sort_key;
 mod source;
 mod variables;
 mod view_probe;
