@@ -30,7 +30,8 @@
 //! another commit touched (not a mere echo of the client's write), becomes
 //! a suspect too. Idle connections keep nothing here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
 
 use ferry_core::Hlc;
 
@@ -49,11 +50,11 @@ pub const MAX_WAIT_MS: u64 = 2_000;
 #[derive(Debug, Default)]
 pub struct Settle {
     /// When each recently sent entity was last sent.
-    last: HashMap<EntityKey, u64>,
+    last: Recent<EntityKey>,
     /// When each entity of a recently acknowledged `CHANGES` was acked.
-    acked: HashMap<EntityKey, u64>,
+    acked: Recent<EntityKey>,
     /// The stamps of those acks.
-    own: Vec<Hlc>,
+    own: Recent<Hlc>,
     suspects: HashSet<EntityKey>,
     /// When the oldest suspect became one.
     first_suspect_ms: u64,
@@ -87,7 +88,7 @@ impl Settle {
             let after_ack = self
                 .acked
                 .get(&key)
-                .is_some_and(|at| now_ms.saturating_sub(*at) < WINDOW_MS && differs(&key));
+                .is_some_and(|at| now_ms.saturating_sub(at) < WINDOW_MS && differs(&key));
             if twice || after_ack {
                 self.suspect_one(now_ms, key);
             }
@@ -104,13 +105,13 @@ impl Settle {
             if self
                 .last
                 .get(&key)
-                .is_some_and(|at| now_ms.saturating_sub(*at) < WINDOW_MS)
+                .is_some_and(|at| now_ms.saturating_sub(at) < WINDOW_MS)
             {
                 self.suspect_one(now_ms, key.clone());
             }
             self.acked.insert(key, now_ms);
         }
-        self.own.push(stamp);
+        self.own.insert(stamp, now_ms);
         self.last_ack_ms = now_ms;
         self.last_send_ms = now_ms;
     }
@@ -123,7 +124,7 @@ impl Settle {
 
     /// Whether `stamp` is one of the recently acknowledged writes.
     pub fn is_own(&self, stamp: Hlc) -> bool {
-        self.own.contains(&stamp)
+        self.own.get(&stamp).is_some()
     }
 
     /// Records a restatement of `keys` sent at `now_ms`: a frame that
@@ -152,22 +153,13 @@ impl Settle {
         self.suspects.insert(key);
     }
 
-    /// Drops sends and acks that can no longer race one sent at `now_ms`.
+    /// Drops sends and acks that can no longer race one sent at `now_ms`
+    /// (older than the window), oldest first: a connection that keeps
+    /// writing keeps only its last second's acks.
     fn forget_old(&mut self, now_ms: u64) {
-        if now_ms.saturating_sub(self.last_send_ms) >= WINDOW_MS {
-            // Nothing sent within the window: earlier sends cannot race.
-            self.last.clear();
-        } else if self.last.len() > 1024 {
-            self.last
-                .retain(|_, at| now_ms.saturating_sub(*at) < WINDOW_MS);
-        }
-        if now_ms.saturating_sub(self.last_ack_ms) >= WINDOW_MS {
-            self.acked.clear();
-            self.own.clear();
-        } else if self.acked.len() > 1024 {
-            self.acked
-                .retain(|_, at| now_ms.saturating_sub(*at) < WINDOW_MS);
-        }
+        self.last.forget_before(now_ms);
+        self.acked.forget_before(now_ms);
+        self.own.forget_before(now_ms);
     }
 
     /// When [`Settle::tick`] should run next (time-source ms), if ever.
@@ -193,12 +185,61 @@ impl Settle {
             out.sort_by(|a, b| (a.collection(), a.id()).cmp(&(b.collection(), b.id())));
         }
         if quiet >= WINDOW_MS {
-            self.last = HashMap::new();
-            self.acked = HashMap::new();
-            self.own = Vec::new();
+            self.last = Recent::default();
+            self.acked = Recent::default();
+            self.own = Recent::default();
             self.suspects = HashSet::new();
         }
         out
+    }
+}
+
+/// Keys with the time each was last recorded, forgotten in the order they
+/// were recorded once older than [`WINDOW_MS`].
+#[derive(Debug)]
+struct Recent<K> {
+    at: HashMap<K, u64>,
+    /// Every recording, oldest first; an entry whose key was recorded again
+    /// since is skipped when it expires.
+    order: VecDeque<(u64, K)>,
+}
+
+impl<K> Default for Recent<K> {
+    fn default() -> Self {
+        Recent {
+            at: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Recent<K> {
+    /// Records `key` at `now_ms`; the time it was recorded before, if any.
+    fn insert(&mut self, key: K, now_ms: u64) -> Option<u64> {
+        self.order.push_back((now_ms, key.clone()));
+        self.at.insert(key, now_ms)
+    }
+
+    fn get(&self, key: &K) -> Option<u64> {
+        self.at.get(key).copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    fn forget_before(&mut self, now_ms: u64) {
+        while let Some((at, key)) = self
+            .order
+            .pop_front_if(|(at, _)| now_ms.saturating_sub(*at) >= WINDOW_MS)
+        {
+            if self.at.get(&key) == Some(&at) {
+                self.at.remove(&key);
+            }
+        }
+        if self.order.is_empty() && self.order.capacity() > 64 {
+            *self = Recent::default();
+        }
     }
 }
 
@@ -303,6 +344,29 @@ mod tests {
         // Acks are forgotten once the window has passed.
         s.sent(20 + 2 * WINDOW_MS, &frame(&["b"], &[]), [], |_| true);
         assert!(!s.has_recent_acks());
+    }
+
+    #[test]
+    fn a_client_that_keeps_writing_keeps_only_the_last_windows_acks() {
+        let mut s = Settle::default();
+        // One write acked every 2 ms for 20 windows, never quiet.
+        let n = 10 * WINDOW_MS;
+        for i in 0..n {
+            let now = 2 * i;
+            s.acked(now, Hlc::new(now, 0), [key(&format!("w{i}"))]);
+        }
+        let now = 2 * (n - 1);
+        assert!(s.is_own(Hlc::new(now, 0)));
+        assert!(s.is_own(Hlc::new(now + 2 - WINDOW_MS, 0)));
+        assert!(!s.is_own(Hlc::new(now - WINDOW_MS, 0)));
+        let per_window = (WINDOW_MS / 2) as usize;
+        assert!(s.own.at.len() <= per_window && s.own.order.len() <= per_window);
+        assert!(s.acked.at.len() <= per_window && s.acked.order.len() <= per_window);
+        // An entity acked again keeps its latest time when the first
+        // recording expires.
+        s.acked(now + 2, Hlc::new(now + 2, 0), [key("w1")]);
+        s.sent(now + 2 + WINDOW_MS - 1, &frame(&["w1"], &[]), [], |_| true);
+        assert_eq!(s.tick(now + 2 + WINDOW_MS - 1 + QUIET_MS), vec![key("w1")]);
     }
 
     #[test]
