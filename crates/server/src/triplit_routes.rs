@@ -15,10 +15,14 @@ use crate::auth::session_from_headers;
 use crate::router::AppState;
 
 fn json(status: u16, v: &Value) -> Response {
+    json_bytes(status, serde_json::to_vec(v).unwrap_or_default())
+}
+
+fn json_bytes(status: u16, body: Vec<u8>) -> Response {
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [(header::CONTENT_TYPE, "application/json")],
-        v.to_string(),
+        body,
     )
         .into_response()
 }
@@ -30,6 +34,7 @@ fn error(e: &TriplitError) -> Response {
 fn reply(r: Reply) -> Response {
     match r.body {
         http::Body::Json(v) => json(r.status, &v),
+        http::Body::JsonBytes(b) => json_bytes(r.status, b),
         http::Body::Text(t) => (
             StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
             [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],

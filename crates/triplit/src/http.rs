@@ -19,6 +19,8 @@ use crate::types::{DefaultsContext, encode_insert, serialize_entity};
 pub enum Body {
     /// A JSON document.
     Json(Value),
+    /// A JSON document already written out (the `/fetch` rows).
+    JsonBytes(Vec<u8>),
     /// `text/plain`.
     Text(String),
     /// No body at all.
@@ -236,11 +238,14 @@ async fn dispatch(
             read_permission_gate(db, session, &query_json)?;
             let prepared = query::prepare(&query_json, schema.as_deref(), session)?;
             let rows = db.fetch(prepared.clone()).await?;
-            Ok(Reply::ok(query::serialize_rows(
-                &rows,
-                &prepared,
-                schema.as_deref(),
-            )?))
+            Ok(Reply {
+                status: 200,
+                body: Body::JsonBytes(query::serialize_rows_json(
+                    &rows,
+                    &prepared,
+                    schema.as_deref(),
+                )?),
+            })
         }
         "insert" => {
             let collection = collection_name(&p, "collectionName")?;

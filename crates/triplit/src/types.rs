@@ -132,6 +132,24 @@ pub fn serialize_entity(
     }
 }
 
+/// [`serialize_entity`] written straight to JSON bytes: equal to
+/// `serde_json::to_vec` of its map, with the same errors.
+pub fn serialize_entity_json(
+    collection: Option<&Collection>,
+    entity: &Map<String, Value>,
+) -> Result<Vec<u8>, TriplitError> {
+    let mut out = vec![b'{'];
+    let mut any = false;
+    match collection {
+        None => serialize::write_normalized_fields(entity, &|_| false, &mut any, &mut out)?,
+        Some(c) => {
+            serialize::write_record_fields(&c.schema, entity, &|_| false, &mut any, &mut out)?
+        }
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
 /// `validateEncoded` for a write to a collection of the schema (writes to
 /// collections missing from the schema are not validated upstream).
 /// `partial = false` for an insert of a new id: every non-optional property

@@ -57,6 +57,7 @@ async fn call(db: &TriplitDb, route: &str, input: Value) -> Value {
     assert_eq!(reply.status, 200, "{route}");
     match reply.body {
         ferry_triplit::http::Body::Json(v) => v,
+        ferry_triplit::http::Body::JsonBytes(b) => serde_json::from_slice(&b).expect("JSON"),
         _ => Value::Null,
     }
 }

@@ -245,7 +245,13 @@ mod engine {
             .is_some_and(|m| !m.is_empty())
             .then(|| Value::Object(out.rows.iter().map(|r| (r.id.clone(), tree(r))).collect()));
         let rows = if want_rows {
-            Some(query::serialize_for_http(&out, &q, Some(schema))?)
+            let body = query::serialize_for_http(&out, &q, Some(schema))?;
+            let bytes = query::serialize_rows_json(&out.rows, &q, Some(schema))?;
+            assert_eq!(
+                std::str::from_utf8(&bytes).unwrap(),
+                serde_json::to_string(&body).unwrap()
+            );
+            Some(body)
         } else {
             None
         };

@@ -94,7 +94,19 @@ async fn run(
     let prepared = query::prepare(q, Some(schema), s)?;
     let p = prepared.clone();
     let out = store.read(move |txn| query::execute(txn, &p)).await?;
-    let body = query::serialize_for_http(&out, &prepared, Some(schema))?;
+    let body = query::serialize_for_http(&out, &prepared, Some(schema));
+    // `/fetch` writes the same document straight to bytes.
+    let bytes = query::serialize_rows_json(&out.rows, &prepared, Some(schema));
+    match (&body, &bytes) {
+        (Ok(v), Ok(b)) => assert_eq!(
+            std::str::from_utf8(b).unwrap(),
+            serde_json::to_string(v).unwrap(),
+            "{q}"
+        ),
+        (Err(a), Err(b)) => assert_eq!(a, b, "{q}"),
+        _ => panic!("the byte writer and the document disagree on {q}: {body:?} vs {bytes:?}"),
+    }
+    let body = body?;
     let ids = out
         .rows
         .iter()

@@ -88,6 +88,7 @@ async fn open_db() -> TriplitDb {
 fn body(b: Body) -> Value {
     match b {
         Body::Json(v) => v,
+        Body::JsonBytes(b) => serde_json::from_slice(&b).expect("the body is JSON"),
         Body::Text(t) => Value::String(t),
         Body::Empty => Value::Null,
     }

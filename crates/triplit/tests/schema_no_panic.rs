@@ -91,7 +91,12 @@ proptest! {
         let time = ManualTime::new(0);
         let ctx = DefaultsContext { rng: &rng, time: &time };
         let _ = types::encode_insert(c, &input, &ctx);
-        let _ = types::serialize_entity(c, &input);
+        // The byte writer agrees with the map form, errors included.
+        match (types::serialize_entity(c, &input), types::serialize_entity_json(c, &input)) {
+            (Ok(m), Ok(b)) => prop_assert_eq!(std::str::from_utf8(&b).unwrap(), serde_json::to_string(&m).unwrap()),
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "map {:?} vs bytes {:?}", a, b),
+        }
         if let Some(c) = c {
             let _ = types::validate_encoded(c, &input, false);
             let _ = types::validate_encoded(c, &input, true);

@@ -134,6 +134,22 @@ fn serialize_entity_matches_upstream() {
             (Err(e), _, Some(err)) => assert_error(name, &e, err),
             (got, ..) => panic!("{name}: got {got:?}, want {c}"),
         }
+        // The byte writer `/fetch` uses gives the same text or error.
+        match (
+            types::serialize_entity_json(coll, &obj(&c["stored"])),
+            c.get("ok"),
+            c.get("err"),
+        ) {
+            (Ok(got), Some(want), _) => {
+                assert_eq!(
+                    std::str::from_utf8(&got).unwrap(),
+                    want.to_string(),
+                    "{name} (bytes)"
+                );
+            }
+            (Err(e), _, Some(err)) => assert_error(name, &e, err),
+            (got, ..) => panic!("{name}: bytes got {got:?}, want {c}"),
+        }
     }
 }
 

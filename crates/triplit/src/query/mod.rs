@@ -241,6 +241,16 @@ pub fn serialize_rows(
     output::serialize_rows(rows, &q.node, schema)
 }
 
+/// [`serialize_rows`] as JSON bytes (what `/fetch` sends), written without
+/// building the document.
+pub fn serialize_rows_json(
+    rows: &[ResultRow],
+    q: &PreparedQuery,
+    schema: Option<&Schema>,
+) -> Result<Vec<u8>, TriplitError> {
+    output::serialize_rows_json(rows, &q.node, schema)
+}
+
 /// [`serialize_rows`] of an [`execute`] output.
 pub fn serialize_for_http(
     out: &QueryOutput,

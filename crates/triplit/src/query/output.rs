@@ -11,6 +11,7 @@ use super::plan::Alias;
 use super::row::{Row, Sub};
 use crate::TriplitError;
 use crate::schema::Schema;
+use crate::types::serialize::{field_key, write_normalized_fields, write_record_fields};
 use crate::types::serialize_entity;
 
 /// A result row: a stored (encoded) entity and its includes.
@@ -231,4 +232,69 @@ pub(super) fn serialize_rows(
             .map(|r| serialize_row(r, node, schema))
             .collect::<Result<_, _>>()?,
     ))
+}
+
+/// [`serialize_rows`] written straight to JSON bytes: equal to
+/// `serde_json::to_vec` of what it returns, without building it.
+pub(super) fn serialize_rows_json(
+    rows: &[ResultRow],
+    node: &Node,
+    schema: Option<&Schema>,
+) -> Result<Vec<u8>, TriplitError> {
+    let mut out = Vec::with_capacity(rows.len() * 128 + 2);
+    write_rows(rows, node, schema, &mut out)?;
+    Ok(out)
+}
+
+fn write_rows(
+    rows: &[ResultRow],
+    node: &Node,
+    schema: Option<&Schema>,
+    out: &mut Vec<u8>,
+) -> Result<(), TriplitError> {
+    out.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_row(row, node, schema, out)?;
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// One row as [`serialize_row`] makes it: the entity's fields, except
+/// those an include replaces, then the includes in the query's order.
+fn write_row(
+    row: &ResultRow,
+    node: &Node,
+    schema: Option<&Schema>,
+    out: &mut Vec<u8>,
+) -> Result<(), TriplitError> {
+    let collection = schema.and_then(|s| s.collection(&node.collection));
+    let projected;
+    let data = match &node.select {
+        Some(select) => {
+            projected = project(&row.entity, select);
+            &projected
+        }
+        None => &row.entity,
+    };
+    let is_alias = |k: &str| node.include.iter().any(|(alias, _)| alias == k);
+    let mut any = false;
+    out.push(b'{');
+    match collection {
+        Some(c) => write_record_fields(&c.schema, data, &is_alias, &mut any, out)?,
+        None => write_normalized_fields(data, &is_alias, &mut any, out)?,
+    }
+    for ((alias, inc), (_, got)) in node.include.iter().zip(&row.includes) {
+        field_key(alias, &mut any, out)?;
+        match got {
+            Included::One(None) => out.extend_from_slice(b"null"),
+            Included::One(Some(r)) => write_row(r, &inc.query, schema, out)?,
+            Included::Many(rs) => write_rows(rs, &inc.query, schema, out)?,
+        }
+    }
+    out.push(b'}');
+    Ok(())
 }

@@ -8,6 +8,9 @@
 //! keeps optional `null`s, which serializing then omits. Dates go through
 //! `new Date(string).toISOString()`, so stored dates are normalised and an
 //! unparseable one fails with `… Invalid Date as type: date`.
+//!
+//! [`write_record_fields`] writes the same serialized form straight to JSON
+//! bytes (what `/fetch` sends), without building the intermediate maps.
 
 use serde_json::{Map, Value};
 
@@ -17,18 +20,18 @@ use crate::schema::DataType;
 
 use super::date;
 use super::encode::serialization_error;
-use super::js::{js_entries, js_map_entries, js_normalize, js_string, js_truthy};
+use super::js::{js_entries, js_key_order, js_map_entries, js_normalize, js_string, js_truthy};
 
-/// The decoded (JS-side) form of a stored value.
-enum Decoded {
+/// The decoded (JS-side) form of a stored value, borrowing the stored one.
+enum Decoded<'a> {
     /// A value kept as is (strings, numbers, booleans, json, `null`).
-    Plain(Value),
+    Plain(&'a Value),
     /// A `Date`: its time value, `None` for an invalid date.
     Date(Option<f64>),
     /// A `Set`'s items in insertion order.
     Set(Vec<Item>),
     /// A record's decoded properties (with their types), in JS order.
-    Record(Vec<(String, Decoded)>),
+    Record(Vec<(String, Decoded<'a>)>),
 }
 
 /// One decoded set item.
@@ -76,6 +79,7 @@ pub fn serialize_record(
     record: &DataType,
     entity: &Map<String, Value>,
 ) -> Result<Map<String, Value>, TriplitError> {
+    let whole;
     let decoded = match record {
         // The entity is read in place (not copied into a `Value` first).
         DataType::Record { properties, .. } => {
@@ -83,7 +87,10 @@ pub fn serialize_record(
                 Value::Object(entity.clone())
             })?
         }
-        _ => decode(record, &Value::Object(entity.clone()))?,
+        _ => {
+            whole = Value::Object(entity.clone());
+            decode(record, &whole)?
+        }
     };
     match serialize(record, decoded)? {
         Value::Object(m) => Ok(m),
@@ -92,13 +99,13 @@ pub fn serialize_record(
 }
 
 /// Upstream's `Type.decode`.
-fn decode(t: &DataType, v: &Value) -> Result<Decoded, TriplitError> {
+fn decode<'a>(t: &DataType, v: &'a Value) -> Result<Decoded<'a>, TriplitError> {
     let mismatch = || deserialization_error(&t.error_label(), v, None);
     Ok(match t {
-        DataType::Boolean(_) if v.is_boolean() => Decoded::Plain(v.clone()),
-        DataType::Number(_) if v.is_number() => Decoded::Plain(v.clone()),
-        DataType::String(_) if v.is_string() => Decoded::Plain(v.clone()),
-        DataType::Json(_) => Decoded::Plain(v.clone()),
+        DataType::Boolean(_) if v.is_boolean() => Decoded::Plain(v),
+        DataType::Number(_) if v.is_number() => Decoded::Plain(v),
+        DataType::String(_) if v.is_string() => Decoded::Plain(v),
+        DataType::Json(_) => Decoded::Plain(v),
         DataType::Date(_) => match v {
             Value::String(s) => Decoded::Date(date::parse(s)),
             _ => return Err(mismatch()),
@@ -135,18 +142,18 @@ fn decode(t: &DataType, v: &Value) -> Result<Decoded, TriplitError> {
 
 /// A record's entries (in JavaScript key order) decoded by its
 /// properties; `whole` is the record, for the error message.
-fn decode_record(
+fn decode_record<'a>(
     properties: &[(String, DataType)],
-    entries: Vec<(String, &Value)>,
+    entries: Vec<(String, &'a Value)>,
     whole: &dyn Fn() -> Value,
-) -> Result<Decoded, TriplitError> {
+) -> Result<Decoded<'a>, TriplitError> {
     let mut out = Vec::new();
     for (key, value) in entries {
         let Some((_, prop)) = properties.iter().find(|(k, _)| *k == key) else {
             continue;
         };
         if prop.is_optional() && value.is_null() {
-            out.push((key, Decoded::Plain(Value::Null)));
+            out.push((key, Decoded::Plain(value)));
             continue;
         }
         match decode(prop, value) {
@@ -180,7 +187,7 @@ fn iso(ms: Option<f64>) -> Result<Value, TriplitError> {
 /// Upstream's `Type.serialize(type, decoded, 'decoded')`.
 fn serialize(t: &DataType, d: Decoded) -> Result<Value, TriplitError> {
     Ok(match d {
-        Decoded::Plain(v) => js_normalize(&v),
+        Decoded::Plain(v) => js_normalize(v),
         Decoded::Date(ms) => iso(ms)?,
         Decoded::Set(items) => Value::Array(
             items
@@ -207,4 +214,142 @@ fn serialize(t: &DataType, d: Decoded) -> Result<Value, TriplitError> {
             Value::Object(out)
         }
     })
+}
+
+/// [`serialize_record`] written as the fields of a JSON object (`"k":v`
+/// pairs separated by commas, no braces) after `*any` earlier ones. Fields
+/// for which `skip` holds are serialized (so their errors are the same) but
+/// not written. Bytes equal `serde_json::to_vec` of the map
+/// [`serialize_record`] returns, minus the skipped keys.
+pub fn write_record_fields(
+    record: &DataType,
+    entity: &Map<String, Value>,
+    skip: &dyn Fn(&str) -> bool,
+    any: &mut bool,
+    out: &mut Vec<u8>,
+) -> Result<(), TriplitError> {
+    let DataType::Record { properties, .. } = record else {
+        // Not a record type (never a collection's schema): the map form.
+        let map = serialize_record(record, entity)?;
+        return write_normalized_fields(&map, skip, any, out);
+    };
+    let decoded = decode_record(properties, js_map_entries(entity), &|| {
+        Value::Object(entity.clone())
+    })?;
+    let Decoded::Record(props) = decoded else {
+        return Ok(());
+    };
+    let mut scratch = Vec::new();
+    for (key, value) in &props {
+        let Some(prop) = record.property(key) else {
+            continue;
+        };
+        if prop.is_optional() && matches!(value, Decoded::Plain(Value::Null)) {
+            continue;
+        }
+        if skip(key) {
+            scratch.clear();
+            write_decoded(prop, value, &mut scratch)?;
+            continue;
+        }
+        field_key(key, any, out)?;
+        write_decoded(prop, value, out)?;
+    }
+    Ok(())
+}
+
+/// `js_normalize_map(map)` written as object fields, like
+/// [`write_record_fields`] (the schemaless `/fetch`).
+pub fn write_normalized_fields(
+    map: &Map<String, Value>,
+    skip: &dyn Fn(&str) -> bool,
+    any: &mut bool,
+    out: &mut Vec<u8>,
+) -> Result<(), TriplitError> {
+    for key in js_key_order(map) {
+        if skip(key) {
+            continue;
+        }
+        field_key(key, any, out)?;
+        write_normalized(&map[key.as_str()], out)?;
+    }
+    Ok(())
+}
+
+/// `,"key":` (no comma before the first field).
+pub fn field_key(key: &str, any: &mut bool, out: &mut Vec<u8>) -> Result<(), TriplitError> {
+    if std::mem::replace(any, true) {
+        out.push(b',');
+    }
+    write_json(&key, out)?;
+    out.push(b':');
+    Ok(())
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), TriplitError> {
+    serde_json::to_writer(out, v).map_err(|_| crash())
+}
+
+/// [`js_normalize`] written as JSON.
+pub fn write_normalized(v: &Value, out: &mut Vec<u8>) -> Result<(), TriplitError> {
+    match v {
+        Value::Object(m) => {
+            out.push(b'{');
+            let mut any = false;
+            write_normalized_fields(m, &|_| false, &mut any, out)?;
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_normalized(item, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Number(n) => write_json(&js_number_to_json(n.as_f64().unwrap_or(f64::NAN)), out)?,
+        other => write_json(other, out)?,
+    }
+    Ok(())
+}
+
+/// [`serialize`] written as JSON.
+fn write_decoded(t: &DataType, d: &Decoded, out: &mut Vec<u8>) -> Result<(), TriplitError> {
+    match d {
+        Decoded::Plain(v) => write_normalized(v, out)?,
+        Decoded::Date(ms) => write_json(&iso(*ms)?, out)?,
+        Decoded::Set(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match item {
+                    Item::Str(s) => write_json(s, out)?,
+                    Item::Num(n) => write_json(&js_number_to_json(*n), out)?,
+                    Item::Bool(b) => write_json(b, out)?,
+                    Item::Date(ms) => write_json(&iso(*ms)?, out)?,
+                }
+            }
+            out.push(b']');
+        }
+        Decoded::Record(props) => {
+            out.push(b'{');
+            let mut any = false;
+            for (key, value) in props {
+                let Some(prop) = t.property(key) else {
+                    continue;
+                };
+                if prop.is_optional() && matches!(value, Decoded::Plain(Value::Null)) {
+                    continue;
+                }
+                field_key(key, &mut any, out)?;
+                write_decoded(prop, value, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
 }

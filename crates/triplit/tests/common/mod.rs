@@ -35,6 +35,7 @@ pub async fn open_following(
 pub fn json_body(b: Body) -> Value {
     match b {
         Body::Json(v) => v,
+        Body::JsonBytes(b) => serde_json::from_slice(&b).expect("the body is JSON"),
         Body::Text(t) => Value::String(t),
         Body::Empty => Value::Null,
     }
