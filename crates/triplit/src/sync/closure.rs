@@ -7,10 +7,15 @@
 //! behind relational order (see `query::execute`).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ferry_core::Hlc;
+use parking_lot::Mutex;
 
 use ferry_store::ReadTxn;
 use serde_json::{Value, json};
 
+use super::shared::SharedResult;
 use super::view::ClosureEntity;
 use crate::TriplitError;
 use crate::indexes::IndexWant;
@@ -18,11 +23,15 @@ use crate::query::{PreparedQuery, execute, prepare};
 use crate::schema::Schema;
 use crate::session::Session;
 
-/// A query prepared for one connection.
-#[derive(Debug, Clone)]
+/// A query prepared for one connection, shared by every connection whose
+/// query prepares the same way (see `shared.rs`).
+#[derive(Debug)]
 pub struct Subscription {
     prepared: PreparedQuery,
     collections: BTreeSet<String>,
+    /// The last result one of its connections computed, kept for the
+    /// others only while others hold it: it goes with the subscription.
+    last: Mutex<Option<SharedResult>>,
 }
 
 impl Subscription {
@@ -37,7 +46,35 @@ impl Subscription {
         Ok(Self {
             prepared,
             collections,
+            last: Mutex::new(None),
         })
+    }
+
+    /// The result another connection computed, when it covers the commits
+    /// up to feed position `known_seq` and the writes stamped up to
+    /// `min_cut`.
+    pub fn shared_result(&self, known_seq: u64, min_cut: Hlc) -> Option<SharedResult> {
+        self.last
+            .lock()
+            .as_ref()
+            .filter(|r| r.seq >= known_seq && r.cut >= min_cut)
+            .cloned()
+    }
+
+    /// Offers a freshly computed result to the other holders of this
+    /// subscription (the caller holds one reference): kept when someone
+    /// else holds it and it is at least as fresh as the one kept, dropped
+    /// (with any older one) when nobody else could use it.
+    pub fn offer_result(self: &Arc<Self>, result: SharedResult) {
+        let mut last = self.last.lock();
+        if Arc::strong_count(self) < 2 {
+            *last = None;
+        } else if last
+            .as_ref()
+            .is_none_or(|l| result.seq >= l.seq && result.cut >= l.cut)
+        {
+            *last = Some(result);
+        }
     }
 
     /// The prepared query.

@@ -1,19 +1,21 @@
-//! Results shared across connections.
+//! Work shared across connections.
 //!
-//! After a commit, every connection subscribed to the same prepared query
-//! (same tree, same bound permissions) needs the same closure. The first
-//! connection to refresh computes it and leaves it here; the others reuse
-//! it when it is at least as fresh as what they know about. A result is
-//! stored with the change-feed position read before its snapshot (`seq`:
-//! every commit up to it is included) and the clock floor the snapshot held
-//! (`cut`: the stamp of its last write), so a connection may reuse it when
-//! `seq` covers the commits it was told about and `cut` its client's own
-//! acknowledged writes.
+//! Prepared queries: connections whose queries prepare to the same tree
+//! under the same schema generation hold one [`Subscription`] (its tree,
+//! plans and maintenance spec are several kilobytes), kept here by weak
+//! reference while any connection uses it.
 //!
-//! Prepared queries are shared the same way: connections whose queries
-//! prepare to the same tree under the same schema generation hold one
-//! [`Subscription`] (its tree, plans and maintenance spec are several
-//! kilobytes), kept here by weak reference while any connection uses it.
+//! Results: after a commit, every connection holding the same subscription
+//! that must run it again needs the same closure. The first to run it
+//! offers the result to the subscription, which keeps it while other
+//! connections hold it (and drops it with the subscription, so results of
+//! queries nobody follows any more are not kept); the others reuse it when
+//! it is at least as fresh as what they know about. A result carries the
+//! change-feed position read before its snapshot (`seq`: every commit up to
+//! it is included) and the clock floor the snapshot held (`cut`: the stamp
+//! of its last write), so a connection may reuse it when `seq` covers the
+//! commits it was told about and `cut` its client's own acknowledged
+//! writes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -23,10 +25,6 @@ use parking_lot::Mutex;
 
 use super::closure::Subscription;
 use super::view::HashedClosure;
-use crate::query::PreparedQuery;
-
-/// Distinct prepared queries kept before the table is cleared.
-const MAX_QUERIES: usize = 10_000;
 
 /// One computed closure.
 #[derive(Debug, Clone)]
@@ -39,10 +37,9 @@ pub struct SharedResult {
     pub closure: Arc<HashedClosure>,
 }
 
-/// The table, one per process.
+/// The table of live subscriptions, one per process.
 #[derive(Debug, Default)]
 pub struct SharedResults {
-    by_hash: Mutex<HashMap<u32, Vec<(PreparedQuery, SharedResult)>>>,
     subscriptions: Mutex<Interned>,
 }
 
@@ -55,16 +52,6 @@ struct Interned {
 }
 
 impl SharedResults {
-    /// A result for `query` covering `known_seq` and the writes stamped up
-    /// to `min_cut`.
-    pub fn get(&self, query: &PreparedQuery, known_seq: u64, min_cut: Hlc) -> Option<SharedResult> {
-        let map = self.by_hash.lock();
-        map.get(&query.hash())?
-            .iter()
-            .find(|(q, r)| r.seq >= known_seq && r.cut >= min_cut && q.same_as(query))
-            .map(|(_, r)| r.clone())
-    }
-
     /// The shared copy of `sub`, prepared under schema `generation`: an
     /// identical live one if there is one, else `sub` itself.
     pub fn subscription(&self, generation: u64, sub: Subscription) -> Arc<Subscription> {
@@ -94,21 +81,57 @@ impl SharedResults {
         }
         sub
     }
+}
 
-    /// Stores a freshly computed result (replacing an older one).
-    pub fn put(&self, query: &PreparedQuery, result: SharedResult) {
-        let mut map = self.by_hash.lock();
-        if map.len() >= MAX_QUERIES {
-            map.clear();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Session;
+    use serde_json::json;
+
+    fn prepared() -> Subscription {
+        Subscription::prepare(
+            &json!({"collectionName": "todos"}),
+            None,
+            &Session::service(),
+        )
+        .expect("prepare")
+    }
+
+    fn result(seq: u64, cut: u64) -> SharedResult {
+        SharedResult {
+            seq,
+            cut: Hlc::new(cut, 0),
+            closure: Arc::new(Vec::new()),
         }
-        let slot = map.entry(query.hash()).or_default();
-        match slot.iter_mut().find(|(q, _)| q.same_as(query)) {
-            Some((_, existing)) => {
-                if result.seq >= existing.seq && result.cut >= existing.cut {
-                    *existing = result;
-                }
-            }
-            None => slot.push((query.clone(), result)),
-        }
+    }
+
+    #[test]
+    fn a_result_is_kept_only_while_another_connection_holds_the_query() {
+        let table = SharedResults::default();
+        let a = table.subscription(1, prepared());
+        // Alone: nobody could reuse it, so nothing is kept.
+        a.offer_result(result(5, 5));
+        assert!(a.shared_result(0, Hlc::default()).is_none());
+
+        let b = table.subscription(1, prepared());
+        assert!(Arc::ptr_eq(&a, &b));
+        a.offer_result(result(5, 5));
+        assert_eq!(b.shared_result(5, Hlc::new(5, 0)).map(|r| r.seq), Some(5));
+        // Too old for a connection that knows of later commits or writes.
+        assert!(b.shared_result(6, Hlc::default()).is_none());
+        assert!(b.shared_result(0, Hlc::new(6, 0)).is_none());
+        // An older result does not replace a fresher one.
+        b.offer_result(result(4, 9));
+        assert_eq!(a.shared_result(0, Hlc::default()).map(|r| r.seq), Some(5));
+
+        // Once the other holder has gone, the next result is dropped and
+        // the kept one with it.
+        drop(b);
+        a.offer_result(result(7, 7));
+        assert!(a.shared_result(0, Hlc::default()).is_none());
+        // Another schema generation is another subscription.
+        let c = table.subscription(2, prepared());
+        assert!(!Arc::ptr_eq(&a, &c));
     }
 }

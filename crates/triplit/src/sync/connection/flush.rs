@@ -175,10 +175,7 @@ impl SyncConnection {
         // The lowest snapshot floor among the results run again.
         let mut runs_cut: Option<Hlc> = None;
         for (id, sub) in rerun {
-            match self
-                .shared
-                .get(sub.prepared(), self.known_seq, self.stamps.last_ack())
-            {
+            match sub.shared_result(self.known_seq, self.stamps.last_ack()) {
                 Some(hit) => {
                     runs_cut = Some(runs_cut.map_or(hit.cut, |c| c.min(hit.cut)));
                     closures.push((id, hit.closure, hit.seq));
@@ -203,14 +200,20 @@ impl SyncConnection {
                 .await?;
             for (id, sub, closure) in computed {
                 let closure = Arc::new(hash_closure(closure));
-                self.shared.put(
-                    sub.prepared(),
-                    SharedResult {
+                // Offered through the live query's reference, so the count
+                // of holders it sees is that of connections.
+                let live = self
+                    .queries
+                    .get(&id)
+                    .filter(|q| Arc::ptr_eq(&q.subscription, &sub));
+                drop(sub);
+                if let Some(q) = live {
+                    q.subscription.offer_result(SharedResult {
                         seq,
                         cut: floor,
                         closure: closure.clone(),
-                    },
-                );
+                    });
+                }
                 closures.push((id, closure, seq));
             }
             runs_cut = Some(runs_cut.map_or(floor, |c| c.min(floor)));

@@ -66,6 +66,7 @@ impl SyncConnection {
             Err(e) => return vec![Outbound::Text(protocol::query_sync_error(&id, &e))],
         };
         let checkpoint = parse_checkpoint(payload.get("state"));
+        let subscription = self.shared.subscription(generation, subscription);
         let sub = subscription.clone();
         let ts_keys: Vec<(String, Vec<String>)> = checkpoint
             .as_ref()
@@ -142,7 +143,6 @@ impl SyncConnection {
         }
         let root = subscription.collection().to_string();
         let hashed = Arc::new(hash_closure(closure));
-        let subscription = self.shared.subscription(generation, subscription);
         let mut live = LiveQuery::new(subscription, &params);
         live.maintain(&hashed, seq_before.max(self.known_seq));
         self.queries.insert(id.clone(), live);
