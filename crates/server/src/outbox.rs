@@ -124,8 +124,10 @@ impl Outbox {
                 ready!(Pin::new(&mut *sink).poll_flush(cx))?;
                 self.unflushed = false;
             }
-            if self.queue.is_empty() && self.queue.capacity() > 16 {
-                // A burst of frames does not keep its room for good.
+            if self.queue.is_empty() {
+                // An idle connection keeps no room: the first frames (a
+                // large result is one queued frame per fragment) would
+                // otherwise leave ~1 KB per connection for good.
                 self.queue = VecDeque::new();
             }
             Poll::Ready(Ok(self.closed))
