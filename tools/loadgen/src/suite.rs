@@ -103,7 +103,7 @@ impl Plan {
             ],
             ramp_step: Duration::from_millis(if quick { 1500 } else { 3000 }),
             conn_storm: 1000,
-            conn_max: if quick { 2000 } else { 4000 },
+            conn_max: if quick { 2000 } else { 10_000 },
             tp_writers: vec![1, 10, 100],
             tp_measure: Duration::from_secs(if quick { 3 } else { 5 }),
             bulk_n: 100_000,

@@ -452,17 +452,20 @@ counts). The figure is the last passing step; 0 means the first step already fai
         let _ = writeln!(
             o,
             "Idle authenticated connections, each with one live query (half shared list, half per-user), and no \
-writes. `KB/conn` is (RSS after N − RSS before) ÷ N for the first storm; `marginal` is the slope from N to the \
-largest count. RSS is the server process's `VmRSS`. The storm is N clients connecting at the same moment; its \
+writes. `KB/conn` is (RSS after N − RSS before) ÷ N for the first storm; `KB/conn at max` the same over every \
+connection at the largest count (the parameters below); `marginal` is the slope from N to the largest count. RSS \
+is the server process's `VmRSS`. The storm is N clients connecting at the same moment; its \
 time is until every one has READY and its first `ENTITY_DATA`.\n"
         );
         let mut cols: Vec<(String, String)> = vec![
             ("kb_per_conn".into(), "KB/conn".into()),
+            ("kb_per_conn_at_max".into(), "KB/conn at max".into()),
             ("kb_per_conn_marginal".into(), "marginal KB/conn".into()),
             ("storm_s".into(), "storm s".into()),
             ("storm_client_p99_ms".into(), "storm client p99 ms".into()),
             ("rss0_mb".into(), "RSS before MB".into()),
             ("rss_storm_mb".into(), "RSS after storm MB".into()),
+            ("rss_max_mb".into(), "RSS at max MB".into()),
             ("server_cpu_cores".into(), "server CPU (storm)".into()),
             ("gen_cpu_cores".into(), "gen CPU (storm)".into()),
         ];
