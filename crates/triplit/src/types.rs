@@ -139,15 +139,24 @@ pub fn serialize_entity_json(
     entity: &Map<String, Value>,
 ) -> Result<Vec<u8>, TriplitError> {
     let mut out = vec![b'{'];
-    let mut any = false;
-    match collection {
-        None => serialize::write_normalized_fields(entity, &|_| false, &mut any, &mut out)?,
-        Some(c) => {
-            serialize::write_record_fields(&c.schema, entity, &|_| false, &mut any, &mut out)?
-        }
-    }
+    write_entity_fields(collection, entity, &|_| false, &mut false, &mut out)?;
     out.push(b'}');
     Ok(out)
+}
+
+/// [`serialize_entity`]'s fields written as JSON object fields after `*any`
+/// earlier ones, leaving out (after checking) those `skip` names.
+pub fn write_entity_fields(
+    collection: Option<&Collection>,
+    entity: &Map<String, Value>,
+    skip: &dyn Fn(&str) -> bool,
+    any: &mut bool,
+    out: &mut Vec<u8>,
+) -> Result<(), TriplitError> {
+    match collection {
+        None => serialize::write_normalized_fields(entity, skip, any, out),
+        Some(c) => serialize::write_record_fields(&c.schema, entity, skip, any, out),
+    }
 }
 
 /// `validateEncoded` for a write to a collection of the schema (writes to

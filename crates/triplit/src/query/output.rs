@@ -1,6 +1,7 @@
 //! What a query run produces: result rows with their includes, the sync
 //! closure, and the HTTP serialization of `/fetch`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
@@ -11,8 +12,8 @@ use super::plan::Alias;
 use super::row::{Row, Sub};
 use crate::TriplitError;
 use crate::schema::Schema;
-use crate::types::serialize::{field_key, write_normalized_fields, write_record_fields};
-use crate::types::serialize_entity;
+use crate::types::serialize::field_key;
+use crate::types::{serialize_entity, write_entity_fields};
 
 /// A result row: a stored (encoded) entity and its includes.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,21 +190,21 @@ fn set_in(current: &mut Value, segs: &[&str], value: Option<Value>) {
     }
 }
 
+/// The row's entity with the query's `select` applied.
+fn selected<'a>(row: &'a ResultRow, node: &Node) -> Cow<'a, Map<String, Value>> {
+    match &node.select {
+        Some(select) => Cow::Owned(project(&row.entity, select)),
+        None => Cow::Borrowed(&row.entity),
+    }
+}
+
 fn serialize_row(
     row: &ResultRow,
     node: &Node,
     schema: Option<&Schema>,
 ) -> Result<Value, TriplitError> {
     let collection = schema.and_then(|s| s.collection(&node.collection));
-    let projected;
-    let data = match &node.select {
-        Some(select) => {
-            projected = project(&row.entity, select);
-            &projected
-        }
-        None => &row.entity,
-    };
-    let mut out = serialize_entity(collection, data)?;
+    let mut out = serialize_entity(collection, &selected(row, node))?;
     for ((alias, inc), (_, got)) in node.include.iter().zip(&row.includes) {
         let v = match got {
             Included::One(None) => Value::Null,
@@ -272,21 +273,10 @@ fn write_row(
     out: &mut Vec<u8>,
 ) -> Result<(), TriplitError> {
     let collection = schema.and_then(|s| s.collection(&node.collection));
-    let projected;
-    let data = match &node.select {
-        Some(select) => {
-            projected = project(&row.entity, select);
-            &projected
-        }
-        None => &row.entity,
-    };
     let is_alias = |k: &str| node.include.iter().any(|(alias, _)| alias == k);
     let mut any = false;
     out.push(b'{');
-    match collection {
-        Some(c) => write_record_fields(&c.schema, data, &is_alias, &mut any, out)?,
-        None => write_normalized_fields(data, &is_alias, &mut any, out)?,
-    }
+    write_entity_fields(collection, &selected(row, node), &is_alias, &mut any, out)?;
     for ((alias, inc), (_, got)) in node.include.iter().zip(&row.includes) {
         field_key(alias, &mut any, out)?;
         match got {

@@ -239,8 +239,21 @@ pub fn write_record_fields(
     let Decoded::Record(props) = decoded else {
         return Ok(());
     };
+    write_props(record, &props, skip, any, out)
+}
+
+/// A decoded record's properties as object fields, as [`serialize`] keeps
+/// them (known properties; optional `null`s omitted). A skipped field is
+/// still written, to a scratch buffer, so its errors are the same.
+fn write_props(
+    record: &DataType,
+    props: &[(String, Decoded)],
+    skip: &dyn Fn(&str) -> bool,
+    any: &mut bool,
+    out: &mut Vec<u8>,
+) -> Result<(), TriplitError> {
     let mut scratch = Vec::new();
-    for (key, value) in &props {
+    for (key, value) in props {
         let Some(prop) = record.property(key) else {
             continue;
         };
@@ -337,17 +350,7 @@ fn write_decoded(t: &DataType, d: &Decoded, out: &mut Vec<u8>) -> Result<(), Tri
         }
         Decoded::Record(props) => {
             out.push(b'{');
-            let mut any = false;
-            for (key, value) in props {
-                let Some(prop) = t.property(key) else {
-                    continue;
-                };
-                if prop.is_optional() && matches!(value, Decoded::Plain(Value::Null)) {
-                    continue;
-                }
-                field_key(key, &mut any, out)?;
-                write_decoded(prop, value, out)?;
-            }
+            write_props(t, props, &|_| false, &mut false, out)?;
             out.push(b'}');
         }
     }
