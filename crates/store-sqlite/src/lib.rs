@@ -16,17 +16,23 @@
 //!
 //! # Threads
 //!
-//! SQLite never runs on the async runtime's threads. One dedicated **writer
-//! thread** owns the only read-write connection, and a small pool of
-//! **reader threads** ([`SqliteConfig::readers`], default 2) each own a
-//! read-only connection. Transactions are closures shipped to those threads
-//! over channels and answered through oneshot channels, so a query's many
-//! point reads and scans run without hopping threads.
+//! The only read-write connection sits behind a mutex, served by one
+//! dedicated **writer thread**, and a small pool of **reader threads**
+//! ([`SqliteConfig::readers`], default 2) each own a read-only connection.
+//! Transactions are closures shipped to those threads over channels and
+//! answered through oneshot channels, so a query's many point reads and
+//! scans run without hopping threads. One exception: a write that finds
+//! the writer free, with no other write queued for it, commits on its
+//! caller's thread ([`SqliteConfig::inline_commits`], on by default),
+//! which spares an uncontended writer the two thread hand-offs, the larger
+//! part of its cost; once writers are seen queueing, the next writes go
+//! through the thread again so that they share commits
+//! (`committer.rs`).
 //!
 //! # Group commit
 //!
-//! The writer blocks for a job, then drains every job already queued (up to
-//! [`SqliteConfig::max_batch`]) and runs them in one `BEGIN IMMEDIATE` …
+//! The writer thread blocks for a job, then drains every job already queued
+//! (up to [`SqliteConfig::max_batch`]) and runs them in one `BEGIN IMMEDIATE` …
 //! `COMMIT`. Each job after the first runs inside its own `SAVEPOINT`, so a
 //! job that rolls back, returns an error or panics discards only its own
 //! writes; the first needs none (discarding it rolls back a transaction
@@ -57,9 +63,10 @@
 //! without closing it is safe: the threads finish what is queued and exit,
 //! and SQLite recovers from the WAL on the next open.
 //!
-//! Panics inside a transaction closure are caught on the worker thread and
-//! answered as [`StoreError::Backend`]; the thread keeps serving.
+//! Panics inside a transaction closure are caught where it runs and
+//! answered as [`StoreError::Backend`]; the threads keep serving.
 
+mod committer;
 mod query;
 mod reader;
 mod schema;
@@ -77,8 +84,9 @@ use ferry_store::{Change, ReadFn, Store, StoreError, WriteFn};
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
+use crate::committer::{Committer, WriterMsg};
 use crate::reader::ReadJob;
-use crate::writer::{Job, Writer, WriterMsg};
+use crate::writer::{Job, Writer};
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
@@ -99,6 +107,10 @@ pub struct SqliteConfig {
     pub statement_cache: usize,
     /// What an acknowledged write survives.
     pub durability: Durability,
+    /// Whether a write that finds the writer free commits on the calling
+    /// thread instead of being handed to the writer thread and back (see
+    /// the crate docs, "Threads").
+    pub inline_commits: bool,
 }
 
 /// What an acknowledged write survives (SQLite's `synchronous` in WAL
@@ -133,6 +145,7 @@ impl Default for SqliteConfig {
             cache_size_kib: 32 * 1024,
             statement_cache: 32,
             durability: Durability::PowerLoss,
+            inline_commits: true,
         }
     }
 }
@@ -145,6 +158,9 @@ pub struct SqliteStats {
     /// Jobs (write transactions and prunes) that were part of a committed
     /// group, whatever their own outcome.
     pub grouped_jobs: u64,
+    /// Write transactions that ran on their caller's thread (each also
+    /// counts as a group of one when it committed).
+    pub inline_jobs: u64,
 }
 
 /// Shared counters behind [`SqliteStats`].
@@ -152,6 +168,7 @@ pub struct SqliteStats {
 pub(crate) struct Stats {
     group_commits: AtomicU64,
     grouped_jobs: AtomicU64,
+    inline_jobs: AtomicU64,
 }
 
 impl Stats {
@@ -163,6 +180,7 @@ impl Stats {
 
 /// The running worker threads; `None` once closed.
 struct Workers {
+    committer: Arc<Committer>,
     writer_tx: Sender<WriterMsg>,
     writer: JoinHandle<()>,
     reader_tx: Sender<ReadJob>,
@@ -212,14 +230,20 @@ impl SqliteStore {
                 .name("ferry-sqlite-writer".into())
                 .spawn(move || match Writer::open(&path, &config, seq, stats) {
                     Ok(writer) => {
-                        let _ = ready_tx.send(Ok(()));
-                        writer.run(writer_rx);
+                        let committer = Arc::new(Committer::new(
+                            writer,
+                            config.inline_commits,
+                            config.max_batch,
+                        ));
+                        if ready_tx.send(Ok(committer.clone())).is_ok() {
+                            committer.run(writer_rx);
+                        }
                     }
                     Err(e) => drop(ready_tx.send(Err(e))),
                 })
                 .map_err(|e| StoreError::Backend(format!("spawn sqlite writer thread: {e}")))?
         };
-        ready_rx.await.map_err(|_| {
+        let committer = ready_rx.await.map_err(|_| {
             StoreError::Backend("sqlite writer thread exited while opening".into())
         })??;
         // Readers open after the writer has created the file and schema;
@@ -229,6 +253,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             workers: Mutex::new(Some(Workers {
+                committer,
                 writer_tx,
                 writer,
                 reader_tx: readers.tx,
@@ -250,13 +275,41 @@ impl SqliteStore {
         SqliteStats {
             group_commits: self.stats.group_commits.load(Ordering::Relaxed),
             grouped_jobs: self.stats.grouped_jobs.load(Ordering::Relaxed),
+            inline_jobs: self.stats.inline_jobs.load(Ordering::Relaxed),
         }
     }
 
-    fn send_write(&self, msg: WriterMsg) -> Result<(), StoreError> {
+    /// Runs `job` on this thread if the writer is free, or hands it to
+    /// the writer thread.
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        let committer = {
+            let workers = self.workers.lock();
+            let workers = workers.as_ref().ok_or(StoreError::Closed)?;
+            workers.committer.clone()
+        };
+        let job = match job {
+            // Prunes can be long and nobody waits for them: the thread.
+            Job::Prune { .. } => job,
+            Job::Write { .. } => match committer.try_inline(job) {
+                Ok(()) => {
+                    self.stats.inline_jobs.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(job) => job,
+            },
+        };
         let workers = self.workers.lock();
         let workers = workers.as_ref().ok_or(StoreError::Closed)?;
-        workers.writer_tx.send(msg).map_err(|_| StoreError::Closed)
+        let write = job.is_write();
+        if write {
+            committer.queue();
+        }
+        workers.writer_tx.send(WriterMsg::Job(job)).map_err(|_| {
+            if write {
+                committer.unqueue();
+            }
+            StoreError::Closed
+        })
     }
 
     fn send_read(&self, job: ReadJob) -> Result<(), StoreError> {
@@ -295,7 +348,7 @@ impl Store for SqliteStore {
 
     async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send_write(WriterMsg::Job(Job::Write { f, reply }))?;
+        self.submit(Job::Write { f, reply })?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -307,7 +360,7 @@ impl Store for SqliteStore {
 
     async fn prune_changes(&self, before: u64) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send_write(WriterMsg::Job(Job::Prune { before, reply }))?;
+        self.submit(Job::Prune { before, reply })?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -324,6 +377,7 @@ impl Store for SqliteStore {
             return Ok(());
         };
         let Workers {
+            committer: _,
             writer_tx,
             writer,
             reader_tx,

@@ -1,8 +1,9 @@
-//! The writer thread: the only read-write connection, and group commit.
+//! The writer: the only read-write connection, and group commit.
 //!
-//! Jobs arrive over a channel. The thread blocks for one, drains whatever
-//! else is already queued (up to [`SqliteConfig::max_batch`]), and runs the
-//! whole group in one `BEGIN IMMEDIATE … COMMIT`, each job after the first
+//! [`Writer::run_group`] runs a group of jobs (one, when a caller commits
+//! on its own thread; whatever the writer thread drained, up to
+//! [`SqliteConfig::max_batch`], otherwise: see `committer.rs`) in one
+//! `BEGIN IMMEDIATE … COMMIT`, each job after the first
 //! inside its own `SAVEPOINT` so that a job that rolls back, fails or panics
 //! discards only its own writes (the first one rolls back the transaction,
 //! which holds nothing else yet, and the next job begins a new one). Change records get their sequence numbers in job order.
@@ -15,7 +16,6 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
 
 use ferry_store::{KeyRange, OnCommit, ReadTxn, StoreError, WriteFn, WriteOutcome, WriteTxn};
 use rusqlite::Connection;
@@ -28,14 +28,6 @@ use crate::{SqliteConfig, Stats};
 /// A reply channel.
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-/// A message for the writer thread.
-pub(crate) enum WriterMsg {
-    /// Work to run in the next group.
-    Job(Job),
-    /// Finish the queue, checkpoint and exit.
-    Close { reply: Reply<()> },
-}
-
 /// Work that runs inside a group transaction.
 pub(crate) enum Job {
     /// Run a write transaction.
@@ -47,8 +39,15 @@ pub(crate) enum Job {
     Prune { before: u64, reply: Reply<()> },
 }
 
+impl Job {
+    /// Whether this is a write transaction (not a prune).
+    pub(crate) fn is_write(&self) -> bool {
+        matches!(self, Job::Write { .. })
+    }
+}
+
 /// A job's answer, held back until its group has committed.
-enum Answer {
+pub(crate) enum Answer {
     Write(Reply<Option<u64>>, Result<Option<u64>, StoreError>),
     Prune(Reply<()>, Result<(), StoreError>),
 }
@@ -63,7 +62,7 @@ impl Answer {
         }
     }
 
-    fn send(self) {
+    pub(crate) fn send(self) {
         // A caller that stopped waiting no longer needs its answer.
         match self {
             Answer::Write(reply, result) => drop(reply.send(result)),
@@ -142,7 +141,6 @@ pub(crate) struct Writer {
     last_seq: u64,
     seq: Arc<watch::Sender<u64>>,
     stats: Arc<Stats>,
-    max_batch: usize,
     /// Set when a savepoint could not be resolved and the open transaction
     /// must not commit.
     abandoned: Cell<bool>,
@@ -168,52 +166,20 @@ impl Writer {
             last_seq,
             seq,
             stats,
-            max_batch: config.max_batch.max(1),
             abandoned: Cell::new(false),
             discarded_alone: Cell::new(false),
         })
     }
 
-    /// The thread's main loop; returns when the store closes or is dropped.
-    pub(crate) fn run(mut self, rx: Receiver<WriterMsg>) {
-        loop {
-            let Ok(first) = rx.recv() else {
-                // Every sender is gone: the store was dropped without
-                // `close`. Everything acknowledged is already durable.
-                return;
-            };
-            let mut group = Vec::new();
-            let mut close = None;
-            match first {
-                WriterMsg::Close { reply } => close = Some(reply),
-                WriterMsg::Job(job) => group.push(job),
-            }
-            while close.is_none() && group.len() < self.max_batch {
-                match rx.try_recv() {
-                    Ok(WriterMsg::Close { reply }) => close = Some(reply),
-                    Ok(WriterMsg::Job(job)) => group.push(job),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            }
-            if !group.is_empty() {
-                self.run_group(group);
-            }
-            if let Some(reply) = close {
-                let result = self.shut_down();
-                let _ = reply.send(result);
-                return;
-            }
-        }
-    }
-
-    fn shut_down(self) -> Result<(), StoreError> {
+    pub(crate) fn shut_down(self) -> Result<(), StoreError> {
         let checkpointed = schema::checkpoint(&self.conn);
         let closed = self.conn.close().map_err(|(_, e)| backend(e));
         checkpointed.and(closed)
     }
 
-    /// Runs one group of jobs in a single transaction and answers them.
-    fn run_group(&mut self, group: Vec<Job>) {
+    /// Runs one group of jobs in a single transaction; the answers are
+    /// for the caller to send (after releasing the writer).
+    pub(crate) fn run_group(&mut self, group: Vec<Job>) -> Vec<Answer> {
         let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
         // Post-commit hooks of the jobs in the open transaction, run once
         // it is durable and before `watch` moves (see `set_change_with`).
@@ -303,9 +269,7 @@ impl Writer {
             // back sees `watch` at (or past) it.
             self.seq.send_replace(seq);
         }
-        for answer in answers {
-            answer.send();
-        }
+        answers
     }
 
     fn fail_job(job: Job, error: &StoreError) -> Answer {

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Waker};
 
 use ferry_store::{KeyRange, Store, StoreError, StoreExt};
-use ferry_store_sqlite::{SCHEMA_VERSION, SqliteStore};
+use ferry_store_sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteStore};
 
 fn db(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("ferry.db")
@@ -80,7 +80,12 @@ async fn numbering_continues_after_pruning_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_finishes_queued_writes_then_refuses_work() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(db(&dir)).await.unwrap();
+    // Every write queued for the writer thread (none runs on its caller's).
+    let config = SqliteConfig {
+        inline_commits: false,
+        ..SqliteConfig::default()
+    };
+    let store = SqliteStore::open_with(db(&dir), config).await.unwrap();
     let mut cx = Context::from_waker(Waker::noop());
     let mut queued: Vec<Pin<Box<dyn Future<Output = _> + Send + '_>>> = Vec::new();
     for i in 0..20u8 {

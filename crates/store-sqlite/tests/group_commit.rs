@@ -2,8 +2,9 @@
 //! in its own savepoint, and a failing or panicking job harms no neighbour.
 //!
 //! Grouping is made deterministic without timing: a first job parks the
-//! writer thread inside its closure, the next jobs are polled once (which
-//! queues them), and then the first job is released.
+//! writer inside its closure, the next jobs are polled once (which queues
+//! them), and then the first job is released. Writes that find the writer
+//! free commit on their caller's thread; the grouping cases turn that off.
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -24,6 +25,16 @@ async fn open(dir: &tempfile::TempDir, config: SqliteConfig) -> Arc<SqliteStore>
             .await
             .expect("open store"),
     )
+}
+
+/// Every write goes through the writer thread's queue, so the jobs queued
+/// behind a parked one form one group (with inline commits the thread would
+/// take the first queued job while the parked one still runs).
+fn thread_only() -> SqliteConfig {
+    SqliteConfig {
+        inline_commits: false,
+        ..SqliteConfig::default()
+    }
 }
 
 /// Polls `fut` once, which hands its job to the writer thread.
@@ -77,7 +88,7 @@ async fn get(store: &SqliteStore, key: &'static [u8]) -> Option<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discarded_first_job_leaves_the_rest_of_its_group_intact() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir, SqliteConfig::default()).await;
+    let store = open(&dir, thread_only()).await;
     let (release, parked) = park_writer(&store).await;
     // The first job of the next group runs without a savepoint.
     let s = store.clone();
@@ -115,7 +126,7 @@ async fn a_discarded_first_job_leaves_the_rest_of_its_group_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_group_isolates_its_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir, SqliteConfig::default()).await;
+    let store = open(&dir, thread_only()).await;
     let (release, parked) = park_writer(&store).await;
     assert_eq!(store.stats().group_commits, 0);
 
@@ -221,7 +232,7 @@ async fn groups_respect_max_batch() {
     let dir = tempfile::tempdir().unwrap();
     let config = SqliteConfig {
         max_batch: 2,
-        ..SqliteConfig::default()
+        ..thread_only()
     };
     let store = open(&dir, config).await;
     let (release, parked) = park_writer(&store).await;
@@ -360,5 +371,85 @@ async fn panicking_closures_do_not_kill_the_workers() {
         assert_eq!(half, None, "a panicked write leaves nothing behind");
         assert_eq!(ok.as_deref(), Some(&b"ok"[..]));
     }
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncontended_write_commits_on_its_callers_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, SqliteConfig::default()).await;
+    let caller = std::thread::current().id();
+    let ((ran_on, seen), seq) = store
+        .write(|txn| {
+            txn.put(b"k", b"1")?;
+            txn.set_change(b"c".to_vec());
+            Ok::<_, StoreError>((std::thread::current().id(), txn.get(b"k")?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(ran_on, caller);
+    assert_eq!(seen, Some(b"1".to_vec()));
+    assert_eq!(seq, Some(1));
+    assert_eq!(*store.watch().borrow(), 1);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.inline_jobs, stats.group_commits, stats.grouped_jobs),
+        (1, 1, 1)
+    );
+    assert_eq!(get(&store, b"k").await, Some(b"1".to_vec()));
+
+    // Thread-only configuration: the same write runs on the writer thread.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, thread_only()).await;
+    let (ran_on, _) = store
+        .write(|txn| txn.put(b"k", b"1").map(|()| std::thread::current().id()))
+        .await
+        .map_err(|e: StoreError| e)
+        .unwrap();
+    assert_ne!(ran_on, caller);
+    assert_eq!(store.stats().inline_jobs, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_never_overtakes_one_queued_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, SqliteConfig::default()).await;
+    // The parking job holds the writer on a runtime thread (it ran inline).
+    let (release, parked) = park_writer(&store).await;
+    let write = |key: &'static [u8]| {
+        let s = store.clone();
+        submit(Box::pin(async move {
+            s.write(move |txn| {
+                txn.put(key, b"1")?;
+                txn.set_change(key.to_vec());
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .map(|((), seq)| seq)
+        }))
+    };
+    // `a` finds the writer busy and is queued for the thread; `b` finds
+    // the writer's mutex still held or `a` still queued, never free.
+    let a = write(b"a");
+    let b = write(b"b");
+    release.send(()).unwrap();
+    parked.await.unwrap().unwrap();
+    assert_eq!(a.await.unwrap(), Some(1));
+    assert_eq!(b.await.unwrap(), Some(2));
+    assert_eq!(store.stats().inline_jobs, 1, "only the parking job");
+    // Having found the writer busy, the next writes keep going through the
+    // thread for a while (so concurrent writers share commits), then
+    // uncontended writes run inline again.
+    let mut through_thread = 0;
+    while store.stats().inline_jobs == 1 {
+        assert!(through_thread < 100, "inline commits never resumed");
+        store
+            .write(|txn| txn.put(b"c", b"1"))
+            .await
+            .map_err(|e: StoreError| e)
+            .unwrap();
+        through_thread += 1;
+    }
+    assert!(through_thread > 1, "{through_thread}");
     store.close().await.unwrap();
 }
