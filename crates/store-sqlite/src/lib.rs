@@ -21,9 +21,11 @@
 //! ([`SqliteConfig::readers`], default 2) each own a read-only connection.
 //! Transactions are closures shipped to those threads over channels and
 //! answered through oneshot channels, so a query's many point reads and
-//! scans run without hopping threads. One exception: a write that finds
-//! the writer free, with no other write queued for it, commits on its
-//! caller's thread ([`SqliteConfig::inline_commits`], on by default),
+//! scans run without hopping threads. One exception: a short write
+//! ([`Store::write_small_boxed`]: a client's few entities, never an import
+//! or an index build) that finds the writer free, with no other write
+//! queued for it, commits on its caller's thread
+//! ([`SqliteConfig::inline_commits`], on by default),
 //! which spares an uncontended writer the two thread hand-offs, the larger
 //! part of its cost; once writers are seen queueing, the next writes go
 //! through the thread again so that they share commits
@@ -279,18 +281,17 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `job` on this thread if the writer is free, or hands it to
-    /// the writer thread.
-    fn submit(&self, job: Job) -> Result<(), StoreError> {
+    /// Runs `job` on this thread if it is `small` and the writer is free,
+    /// or hands it to the writer thread.
+    fn submit(&self, job: Job, small: bool) -> Result<(), StoreError> {
         let committer = {
             let workers = self.workers.lock();
             let workers = workers.as_ref().ok_or(StoreError::Closed)?;
             workers.committer.clone()
         };
-        let job = match job {
-            // Prunes can be long and nobody waits for them: the thread.
-            Job::Prune { .. } => job,
-            Job::Write { .. } => match committer.try_inline(job) {
+        let job = match small {
+            false => job,
+            true => match committer.try_inline(job) {
                 Ok(()) => {
                     self.stats.inline_jobs.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
@@ -348,7 +349,13 @@ impl Store for SqliteStore {
 
     async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Write { f, reply })?;
+        self.submit(Job::Write { f, reply }, false)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn write_small_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Write { f, reply }, true)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -360,7 +367,8 @@ impl Store for SqliteStore {
 
     async fn prune_changes(&self, before: u64) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Prune { before, reply })?;
+        // Prunes can be long and nobody waits for them: the thread.
+        self.submit(Job::Prune { before, reply }, false)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 

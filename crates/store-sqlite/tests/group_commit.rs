@@ -51,6 +51,7 @@ fn submit<T>(mut fut: Pending<T>) -> Pending<T> {
 /// fires (or is dropped), and waits until the writer is inside it.
 async fn park_writer(
     store: &Arc<SqliteStore>,
+    small: bool,
 ) -> (
     mpsc::Sender<()>,
     JoinHandle<Result<Option<u64>, StoreError>>,
@@ -60,14 +61,16 @@ async fn park_writer(
     let parked = {
         let store = store.clone();
         tokio::spawn(async move {
-            store
-                .write_boxed(Box::new(move |txn| {
-                    let _ = started_tx.send(());
-                    let _ = release_rx.recv();
-                    txn.put(b"parked", b"1")?;
-                    Ok(WriteOutcome::Commit)
-                }))
-                .await
+            let f: ferry_store::WriteFn = Box::new(move |txn| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+                txn.put(b"parked", b"1")?;
+                Ok(WriteOutcome::Commit)
+            });
+            match small {
+                true => store.write_small_boxed(f).await,
+                false => store.write_boxed(f).await,
+            }
         })
     };
     tokio::task::spawn_blocking(move || started_rx.recv())
@@ -89,7 +92,7 @@ async fn get(store: &SqliteStore, key: &'static [u8]) -> Option<Vec<u8>> {
 async fn a_discarded_first_job_leaves_the_rest_of_its_group_intact() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, thread_only()).await;
-    let (release, parked) = park_writer(&store).await;
+    let (release, parked) = park_writer(&store, false).await;
     // The first job of the next group runs without a savepoint.
     let s = store.clone();
     let error_a = submit(Box::pin(async move {
@@ -127,7 +130,7 @@ async fn a_discarded_first_job_leaves_the_rest_of_its_group_intact() {
 async fn one_group_isolates_its_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, thread_only()).await;
-    let (release, parked) = park_writer(&store).await;
+    let (release, parked) = park_writer(&store, false).await;
     assert_eq!(store.stats().group_commits, 0);
 
     let s = store.clone();
@@ -235,7 +238,7 @@ async fn groups_respect_max_batch() {
         ..thread_only()
     };
     let store = open(&dir, config).await;
-    let (release, parked) = park_writer(&store).await;
+    let (release, parked) = park_writer(&store, false).await;
     let queued: Vec<_> = (0..5u8)
         .map(|i| {
             let s = store.clone();
@@ -380,7 +383,7 @@ async fn an_uncontended_write_commits_on_its_callers_thread() {
     let store = open(&dir, SqliteConfig::default()).await;
     let caller = std::thread::current().id();
     let ((ran_on, seen), seq) = store
-        .write(|txn| {
+        .write_small(|txn| {
             txn.put(b"k", b"1")?;
             txn.set_change(b"c".to_vec());
             Ok::<_, StoreError>((std::thread::current().id(), txn.get(b"k")?))
@@ -398,15 +401,25 @@ async fn an_uncontended_write_commits_on_its_callers_thread() {
     );
     assert_eq!(get(&store, b"k").await, Some(b"1".to_vec()));
 
-    // Thread-only configuration: the same write runs on the writer thread.
+    // A write not declared short (an import, an index build) always runs
+    // on the writer thread.
+    let on_thread = |store: Arc<SqliteStore>, small: bool| async move {
+        let f = |txn: &mut dyn ferry_store::WriteTxn| {
+            txn.put(b"k", b"2").map(|()| std::thread::current().id())
+        };
+        let written = match small {
+            true => store.write_small(f).await,
+            false => store.write(f).await,
+        };
+        written.map_err(|e: StoreError| e).unwrap().0
+    };
+    assert_ne!(on_thread(store.clone(), false).await, caller);
+    assert_eq!(store.stats().inline_jobs, 1);
+
+    // Thread-only configuration: even a short write runs on the thread.
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, thread_only()).await;
-    let (ran_on, _) = store
-        .write(|txn| txn.put(b"k", b"1").map(|()| std::thread::current().id()))
-        .await
-        .map_err(|e: StoreError| e)
-        .unwrap();
-    assert_ne!(ran_on, caller);
+    assert_ne!(on_thread(store.clone(), true).await, caller);
     assert_eq!(store.stats().inline_jobs, 0);
 }
 
@@ -415,11 +428,11 @@ async fn a_write_never_overtakes_one_queued_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, SqliteConfig::default()).await;
     // The parking job holds the writer on a runtime thread (it ran inline).
-    let (release, parked) = park_writer(&store).await;
+    let (release, parked) = park_writer(&store, true).await;
     let write = |key: &'static [u8]| {
         let s = store.clone();
         submit(Box::pin(async move {
-            s.write(move |txn| {
+            s.write_small(move |txn| {
                 txn.put(key, b"1")?;
                 txn.set_change(key.to_vec());
                 Ok::<_, StoreError>(())
@@ -444,7 +457,7 @@ async fn a_write_never_overtakes_one_queued_before_it() {
     while store.stats().inline_jobs == 1 {
         assert!(through_thread < 100, "inline commits never resumed");
         store
-            .write(|txn| txn.put(b"c", b"1"))
+            .write_small(|txn| txn.put(b"c", b"1"))
             .await
             .map_err(|e: StoreError| e)
             .unwrap();

@@ -18,7 +18,9 @@ use std::sync::Arc;
 use ferry_core::{Hlc, HybridClock, ManualTime};
 
 use crate::key::KeyBuf;
-use crate::{KeyRange, Store, StoreError, StoreExt, load_clock_floor, persist_clock, take_stamp};
+use crate::{
+    KeyRange, Store, StoreError, StoreExt, WriteTxn, load_clock_floor, persist_clock, take_stamp,
+};
 
 /// A boxed future returning a store; what the suite's factory produces.
 pub type OpenFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn Store>> + Send>>;
@@ -349,6 +351,72 @@ pub async fn writes_are_serialisable(store: Arc<dyn Store>) {
     assert_eq!(u64::from_be_bytes(n.try_into().unwrap()), 40);
 }
 
+/// Short writes ([`StoreExt::write_small`], which a backend may run on the
+/// calling thread) keep every guarantee of `write`, mixed with them: a
+/// transaction reads its own writes, a failure discards everything, and
+/// concurrent read-modify-writes lose nothing and number their change
+/// records contiguously.
+pub async fn small_writes(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let (seen, seq) = s
+        .write_small(|txn| {
+            txn.put(&k(&["w", "1"]), b"a")?;
+            txn.set_change(b"first".to_vec());
+            txn.get(&k(&["w", "1"]))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some(&b"a"[..]));
+    let first = seq.expect("a change record");
+    let failed = s
+        .write_small(|txn| {
+            txn.put(&k(&["w", "2"]), b"x")?;
+            txn.set_change(b"never".to_vec());
+            Err::<(), StoreError>(StoreError::Backend("refused by the caller".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(get(s, k(&["w", "2"])).await, None);
+
+    let key = k(&["w", "counter"]);
+    let mut tasks = Vec::new();
+    for i in 0..40u8 {
+        let store = store.clone();
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let f = move |txn: &mut dyn WriteTxn| {
+                let n = txn
+                    .get(&key)?
+                    .map(|b| u64::from_be_bytes(b.try_into().unwrap()))
+                    .unwrap_or(0);
+                txn.put(&key, &(n + 1).to_be_bytes())?;
+                txn.set_change(vec![i]);
+                Ok::<_, StoreError>(())
+            };
+            let written = if i % 2 == 0 {
+                store.write_small(f).await
+            } else {
+                store.write(f).await
+            };
+            written.unwrap().1.expect("a change record")
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (first + 1..=first + 40).collect::<Vec<_>>());
+    let n = get(s, key).await.unwrap();
+    assert_eq!(u64::from_be_bytes(n.try_into().unwrap()), 40);
+    let records = s.changes_since(first - 1, 100).await.unwrap();
+    assert_eq!(records.len(), 41);
+    assert!(records.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    let mut payloads: Vec<u8> = records[1..].iter().map(|r| r.payload[0]).collect();
+    payloads.sort_unstable();
+    assert_eq!(payloads, (0..40).collect::<Vec<_>>());
+}
+
 /// A reader never sees half of a committed transaction.
 pub async fn reads_are_snapshots(store: Arc<dyn Store>) {
     let writer = {
@@ -568,6 +636,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@case change_feed, $open);
         $crate::store_conformance_tests!(@case post_commit_hooks, $open);
         $crate::store_conformance_tests!(@case writes_are_serialisable, $open);
+        $crate::store_conformance_tests!(@case small_writes, $open);
         $crate::store_conformance_tests!(@case reads_are_snapshots, $open);
         $crate::store_conformance_tests!(@case clock_floor, $open);
         $crate::store_conformance_tests!(@case clock_floor_under_concurrent_writes, $open);

@@ -128,6 +128,14 @@ pub trait Store: Send + Sync + 'static {
     /// sequence number assigned to it, if it committed a change record.
     async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError>;
 
+    /// [`Store::write_boxed`] for a transaction its caller knows to be
+    /// short (a client's write of a few entities): a backend may run it on
+    /// the calling thread when that is cheaper than handing it to another
+    /// and back. Never for an import, a backfill or an index build.
+    async fn write_small_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
+        self.write_boxed(f).await
+    }
+
     /// Up to `limit` change records with `seq > after`, in order. Numbers
     /// are contiguous (see [`Change::seq`]): a first record above
     /// `after + 1` means the ones between were pruned.
@@ -187,6 +195,13 @@ pub trait StoreExt {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: FnMut(&mut dyn WriteTxn) -> Result<R, E> + Send + 'static;
+
+    /// [`StoreExt::write`] through [`Store::write_small_boxed`].
+    async fn write_small<R, E, F>(&self, f: F) -> Result<(R, Option<u64>), E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnMut(&mut dyn WriteTxn) -> Result<R, E> + Send + 'static;
 }
 
 #[async_trait]
@@ -208,31 +223,64 @@ impl<S: Store + ?Sized> StoreExt for S {
         result.unwrap_or(Err(StoreError::Closed.into()))
     }
 
-    async fn write<R, E, F>(&self, mut f: F) -> Result<(R, Option<u64>), E>
+    async fn write<R, E, F>(&self, f: F) -> Result<(R, Option<u64>), E>
     where
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: FnMut(&mut dyn WriteTxn) -> Result<R, E> + Send + 'static,
     {
-        let slot: Arc<Mutex<Option<Result<R, E>>>> = Arc::new(Mutex::new(None));
-        let out = slot.clone();
-        let seq = self
-            .write_boxed(Box::new(move |txn| {
-                let result = f(txn);
-                let outcome = if result.is_ok() {
-                    WriteOutcome::Commit
-                } else {
-                    WriteOutcome::Rollback
-                };
-                *out.lock() = Some(result);
-                Ok(outcome)
-            }))
-            .await?;
-        let result = slot.lock().take();
-        match result {
-            Some(Ok(r)) => Ok((r, seq)),
-            Some(Err(e)) => Err(e),
-            None => Err(StoreError::Closed.into()),
-        }
+        let (boxed, slot) = boxed_write(f);
+        let seq = self.write_boxed(boxed).await?;
+        write_result(&slot, seq)
+    }
+
+    async fn write_small<R, E, F>(&self, f: F) -> Result<(R, Option<u64>), E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnMut(&mut dyn WriteTxn) -> Result<R, E> + Send + 'static,
+    {
+        let (boxed, slot) = boxed_write(f);
+        let seq = self.write_small_boxed(boxed).await?;
+        write_result(&slot, seq)
+    }
+}
+
+/// Where a typed write closure leaves its last result.
+type Slot<R, E> = Arc<Mutex<Option<Result<R, E>>>>;
+
+/// `f` as a [`WriteFn`] that commits when `f` returns `Ok`, and the slot
+/// its result lands in.
+fn boxed_write<R, E, F>(mut f: F) -> (WriteFn, Slot<R, E>)
+where
+    R: Send + 'static,
+    E: Send + 'static,
+    F: FnMut(&mut dyn WriteTxn) -> Result<R, E> + Send + 'static,
+{
+    let slot: Slot<R, E> = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    let boxed: WriteFn = Box::new(move |txn| {
+        let result = f(txn);
+        let outcome = if result.is_ok() {
+            WriteOutcome::Commit
+        } else {
+            WriteOutcome::Rollback
+        };
+        *out.lock() = Some(result);
+        Ok(outcome)
+    });
+    (boxed, slot)
+}
+
+/// The typed result of a write whose closure filled `slot`.
+fn write_result<R, E: From<StoreError>>(
+    slot: &Slot<R, E>,
+    seq: Option<u64>,
+) -> Result<(R, Option<u64>), E> {
+    let result = slot.lock().take();
+    match result {
+        Some(Ok(r)) => Ok((r, seq)),
+        Some(Err(e)) => Err(e),
+        None => Err(StoreError::Closed.into()),
     }
 }

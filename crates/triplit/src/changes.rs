@@ -31,6 +31,14 @@ impl DbChanges {
         &mut self.collections.last_mut().expect("just pushed").1
     }
 
+    /// How many sets and deletes the batch holds.
+    pub fn len(&self) -> usize {
+        self.collections
+            .iter()
+            .map(|(_, c)| c.sets.len() + c.deletes.len())
+            .sum()
+    }
+
     /// Whether the batch has no sets and no deletes.
     pub fn is_empty(&self) -> bool {
         self.collections

@@ -16,6 +16,10 @@ use crate::schema::Schema;
 use crate::session::Session;
 use crate::{TriplitError, keys, types};
 
+/// The most sets and deletes a commit may hold to be offered to the store
+/// as a short write (one that may commit on the calling thread).
+const SMALL_COMMIT: usize = 64;
+
 /// `(collection, id, entity after the write or `None` when deleted)`.
 pub type Touched = (String, String, Option<Map<String, Value>>);
 
@@ -508,37 +512,41 @@ impl TriplitDb {
         let changes = Arc::new(tx.changes);
         let started = std::time::Instant::now();
         let handoff = self.handoff.enabled().then(|| self.handoff.clone());
-        let result = self
-            .store
-            .write(move |txn| {
-                let stamp = take_stamp(txn, &clock)?;
-                let (written, wanted) =
-                    apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
-                let record = feed_record(
-                    stamp,
-                    written
-                        .iter()
-                        .map(|((c, id, _), bytes)| (c.as_str(), id.as_str(), bytes.as_deref())),
-                );
-                let touched: Vec<Touched> = written.into_iter().map(|(t, _)| t).collect();
-                match &handoff {
-                    // The feed follower takes the commit as it is instead
-                    // of reading the record back (`handoff.rs`).
-                    Some(handoff) => {
-                        let handoff = handoff.clone();
-                        let bytes = record.len();
-                        txn.set_change_with(
-                            record,
-                            Box::new(move |seq| {
-                                handoff.deposit(Commit::new(Some(seq), stamp, touched), bytes);
-                            }),
-                        );
-                    }
-                    None => txn.set_change(record),
+        let small = changes.len() <= SMALL_COMMIT;
+        let commit = move |txn: &mut dyn WriteTxn| {
+            let stamp = take_stamp(txn, &clock)?;
+            let (written, wanted) =
+                apply(txn, schema.as_ref(), &session, &changes, stamp, &clauses)?;
+            let record = feed_record(
+                stamp,
+                written
+                    .iter()
+                    .map(|((c, id, _), bytes)| (c.as_str(), id.as_str(), bytes.as_deref())),
+            );
+            let touched: Vec<Touched> = written.into_iter().map(|(t, _)| t).collect();
+            match &handoff {
+                // The feed follower takes the commit as it is instead
+                // of reading the record back (`handoff.rs`).
+                Some(handoff) => {
+                    let handoff = handoff.clone();
+                    let bytes = record.len();
+                    txn.set_change_with(
+                        record,
+                        Box::new(move |seq| {
+                            handoff.deposit(Commit::new(Some(seq), stamp, touched), bytes);
+                        }),
+                    );
                 }
-                Ok::<_, TriplitError>((stamp, wanted))
-            })
-            .await;
+                None => txn.set_change(record),
+            }
+            Ok::<_, TriplitError>((stamp, wanted))
+        };
+        // A client's few entities may commit on this thread (see
+        // `Store::write_small_boxed`); a bulk import never does.
+        let result = match small {
+            true => self.store.write_small(commit).await,
+            false => self.store.write(commit).await,
+        };
         let ((stamp, wanted), _seq) = result?;
         self.want_indexes(wanted);
         metrics::counter!("ferry_commits_total", "protocol" => "triplit").increment(1);
