@@ -237,14 +237,9 @@ async fn dispatch(
             let schema = db.schema();
             read_permission_gate(db, session, &query_json)?;
             let prepared = query::prepare(&query_json, schema.as_deref(), session)?;
-            let rows = db.fetch(prepared.clone()).await?;
             Ok(Reply {
                 status: 200,
-                body: Body::JsonBytes(query::serialize_rows_json(
-                    &rows,
-                    &prepared,
-                    schema.as_deref(),
-                )?),
+                body: Body::JsonBytes(db.fetch_json(prepared, schema).await?),
             })
         }
         "insert" => {

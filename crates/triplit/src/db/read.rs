@@ -1,12 +1,14 @@
 //! Reads: entities, queries and collection statistics.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use ferry_store::{KeyRange, ReadTxn, StoreExt};
 use serde_json::{Map, Value};
 
 use super::TriplitDb;
 use crate::query::{PreparedQuery, QueryOutput, ResultRow};
+use crate::schema::Schema;
 use crate::{TriplitError, keys};
 
 fn decode(bytes: &[u8]) -> Result<Map<String, Value>, TriplitError> {
@@ -57,6 +59,27 @@ impl TriplitDb {
             .await?;
         self.want_indexes(wanted);
         Ok(rows)
+    }
+
+    /// [`TriplitDb::fetch`] serialized as `/fetch` answers it
+    /// ([`crate::query::serialize_rows_json`] under `schema`), on the
+    /// reader that ran the query: the rows are written and freed where
+    /// they were read, and never cross to the async threads.
+    pub async fn fetch_json(
+        &self,
+        query: PreparedQuery,
+        schema: Option<Arc<Schema>>,
+    ) -> Result<Vec<u8>, TriplitError> {
+        let (bytes, wanted) = self
+            .store
+            .read(move |txn| {
+                let (rows, wanted) = crate::query::fetch_rows(txn, &query)?;
+                let bytes = crate::query::serialize_rows_json(&rows, &query, schema.as_deref())?;
+                Ok::<_, TriplitError>((bytes, wanted))
+            })
+            .await?;
+        self.want_indexes(wanted);
+        Ok(bytes)
     }
 
     /// Runs a prepared query on a snapshot: its rows and its sync closure

@@ -13,6 +13,7 @@
 //! bytes (what `/fetch` sends), without building the intermediate maps.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use crate::error::TriplitError;
 use crate::jsnum::{js_number_to_json, js_string_to_number};
@@ -20,7 +21,7 @@ use crate::schema::DataType;
 
 use super::date;
 use super::encode::serialization_error;
-use super::js::{js_entries, js_key_order, js_map_entries, js_normalize, js_string, js_truthy};
+use super::js::{is_array_index, js_entries, js_key_order, js_normalize, js_string, js_truthy};
 
 /// The decoded (JS-side) form of a stored value, borrowing the stored one.
 enum Decoded<'a> {
@@ -30,8 +31,9 @@ enum Decoded<'a> {
     Date(Option<f64>),
     /// A `Set`'s items in insertion order.
     Set(Vec<Item>),
-    /// A record's decoded properties (with their types), in JS order.
-    Record(Vec<(String, Decoded<'a>)>),
+    /// A record's decoded properties (with their types), in JS order;
+    /// keys borrowed from the stored entity where it has them.
+    Record(Vec<(Cow<'a, str>, Decoded<'a>)>),
 }
 
 /// One decoded set item.
@@ -83,7 +85,7 @@ pub fn serialize_record(
     let decoded = match record {
         // The entity is read in place (not copied into a `Value` first).
         DataType::Record { properties, .. } => {
-            decode_record(properties, js_map_entries(entity), &|| {
+            decode_record(properties, map_entries(entity), &|| {
                 Value::Object(entity.clone())
             })?
         }
@@ -134,7 +136,7 @@ fn decode<'a>(t: &DataType, v: &'a Value) -> Result<Decoded<'a>, TriplitError> {
             _ => return Err(mismatch()),
         },
         DataType::Record { properties, .. } => {
-            decode_record(properties, js_entries(v), &|| v.clone())?
+            decode_record(properties, value_entries(v), &|| v.clone())?
         }
         _ => return Err(mismatch()),
     })
@@ -144,7 +146,7 @@ fn decode<'a>(t: &DataType, v: &'a Value) -> Result<Decoded<'a>, TriplitError> {
 /// properties; `whole` is the record, for the error message.
 fn decode_record<'a>(
     properties: &[(String, DataType)],
-    entries: Vec<(String, &'a Value)>,
+    entries: Vec<(Cow<'a, str>, &'a Value)>,
     whole: &dyn Fn() -> Value,
 ) -> Result<Decoded<'a>, TriplitError> {
     let mut out = Vec::new();
@@ -172,6 +174,44 @@ fn decode_record<'a>(
         }
     }
     Ok(Decoded::Record(out))
+}
+
+/// An object's entries in JS order, keys borrowed.
+fn map_entries(m: &Map<String, Value>) -> Vec<(Cow<'_, str>, &Value)> {
+    let mut out = Vec::with_capacity(m.len());
+    for_each_js_entry(m, |k, v| {
+        out.push((Cow::Borrowed(k.as_str()), v));
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
+    out
+}
+
+/// [`js_entries`] with keys borrowed where the value has them.
+fn value_entries(v: &Value) -> Vec<(Cow<'_, str>, &Value)> {
+    match v {
+        Value::Object(m) => map_entries(m),
+        _ => js_entries(v)
+            .into_iter()
+            .map(|(k, x)| (Cow::Owned(k), x))
+            .collect(),
+    }
+}
+
+/// Calls `f` on each entry of `m` in JS enumeration order (array-index
+/// keys first, ascending), without allocating when no key is an array
+/// index, the usual case.
+fn for_each_js_entry<'a, E>(
+    m: &'a Map<String, Value>,
+    mut f: impl FnMut(&'a String, &'a Value) -> Result<(), E>,
+) -> Result<(), E> {
+    if !m.keys().any(|k| is_array_index(k)) {
+        return m.iter().try_for_each(|(k, v)| f(k, v));
+    }
+    for key in js_key_order(m) {
+        f(key, &m[key.as_str()])?;
+    }
+    Ok(())
 }
 
 fn invalid_date() -> TriplitError {
@@ -209,7 +249,7 @@ fn serialize(t: &DataType, d: Decoded) -> Result<Value, TriplitError> {
                 if prop.is_optional() && matches!(value, Decoded::Plain(Value::Null)) {
                     continue;
                 }
-                out.insert(key, serialize(prop, value)?);
+                out.insert(key.into_owned(), serialize(prop, value)?);
             }
             Value::Object(out)
         }
@@ -233,7 +273,7 @@ pub fn write_record_fields(
         let map = serialize_record(record, entity)?;
         return write_normalized_fields(&map, skip, any, out);
     };
-    let decoded = decode_record(properties, js_map_entries(entity), &|| {
+    let decoded = decode_record(properties, map_entries(entity), &|| {
         Value::Object(entity.clone())
     })?;
     let Decoded::Record(props) = decoded else {
@@ -247,7 +287,7 @@ pub fn write_record_fields(
 /// still written, to a scratch buffer, so its errors are the same.
 fn write_props(
     record: &DataType,
-    props: &[(String, Decoded)],
+    props: &[(Cow<'_, str>, Decoded)],
     skip: &dyn Fn(&str) -> bool,
     any: &mut bool,
     out: &mut Vec<u8>,
@@ -279,14 +319,13 @@ pub fn write_normalized_fields(
     any: &mut bool,
     out: &mut Vec<u8>,
 ) -> Result<(), TriplitError> {
-    for key in js_key_order(map) {
-        if skip(key) {
-            continue;
+    for_each_js_entry(map, |key, value| {
+        if !skip(key) {
+            field_key(key, any, out)?;
+            write_normalized(value, out)?;
         }
-        field_key(key, any, out)?;
-        write_normalized(&map[key.as_str()], out)?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `,"key":` (no comma before the first field).
