@@ -57,10 +57,68 @@ pub(crate) fn content_hash(e: &Map<String, Value>) -> u64 {
 /// The per-connection view.
 #[derive(Debug, Default)]
 pub struct View {
-    sent: HashMap<EntityKey, u64>,
+    /// Every entity sent or held by a query (one map, not two: it is the
+    /// larger part of an idle connection's view).
+    held: HashMap<EntityKey, Held>,
     members: HashMap<String, Vec<EntityKey>>,
-    /// How many queries hold each entity.
-    refs: HashMap<EntityKey, usize>,
+}
+
+/// What the client has of one entity and how many queries hold it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    /// [`content_hash`] of the version sent, when `sent`.
+    hash: u64,
+    sent: bool,
+    /// How many queries hold the entity.
+    refs: u32,
+}
+
+impl View {
+    /// Whether the client has version `hash` of `key`.
+    fn has_sent(&self, key: &EntityKey, hash: u64) -> bool {
+        self.held.get(key).is_some_and(|e| e.sent && e.hash == hash)
+    }
+
+    /// Records that the client now has version `hash` of `key`.
+    fn mark_sent(&mut self, key: &EntityKey, hash: u64) {
+        let e = self.held.entry(key.clone()).or_default();
+        e.hash = hash;
+        e.sent = true;
+    }
+
+    /// Forgets that `key` was sent; whether it was.
+    fn clear_sent(&mut self, key: &EntityKey) -> bool {
+        let Some(e) = self.held.get_mut(key) else {
+            return false;
+        };
+        let was = std::mem::replace(&mut e.sent, false);
+        if e.refs == 0 {
+            self.held.remove(key);
+        }
+        was
+    }
+
+    /// One more query holds `key`.
+    fn hold(&mut self, key: &EntityKey) {
+        self.held.entry(key.clone()).or_default().refs += 1;
+    }
+
+    /// One query fewer holds `key`; whether none does any more.
+    fn release(&mut self, key: &EntityKey) -> bool {
+        let Some(e) = self.held.get_mut(key) else {
+            return false;
+        };
+        if e.refs == 0 {
+            return false;
+        }
+        e.refs -= 1;
+        e.refs == 0
+    }
+
+    /// Whether some query holds `key`.
+    fn referenced(&self, key: &EntityKey) -> bool {
+        self.held.get(key).is_some_and(|e| e.refs > 0)
+    }
 }
 
 /// The outcome of updating some queries.
@@ -83,34 +141,31 @@ impl View {
     }
 
     fn set_members(&mut self, query: &str, keys: Option<Vec<EntityKey>>) -> Vec<EntityKey> {
+        // The new members are counted before the old ones are released, so
+        // a key in both never reaches zero.
         let old = match keys {
-            Some(k) => self.members.insert(query.to_string(), k),
+            Some(k) => {
+                for key in &k {
+                    self.hold(key);
+                }
+                self.members.insert(query.to_string(), k)
+            }
             None => self.members.remove(query),
         };
         let mut dropped = Vec::new();
         for key in old.unwrap_or_default() {
-            if let Some(n) = self.refs.get_mut(&key) {
-                *n -= 1;
-                if *n == 0 {
-                    self.refs.remove(&key);
-                    dropped.push(key);
-                }
+            if self.release(&key) {
+                dropped.push(key);
             }
         }
-        if let Some(new) = self.members.get(query) {
-            for key in new {
-                *self.refs.entry(key.clone()).or_insert(0) += 1;
-            }
-        }
-        // Keys dropped and not re-added are candidates for eviction.
-        dropped.retain(|k| !self.refs.contains_key(k));
+        // Keys no query holds any more are candidates for eviction.
         dropped
     }
 
     /// Marks `key` as already held by the client in version `entity`
     /// (the checkpoint skip).
     pub fn assume_sent(&mut self, key: EntityKey, entity: &Map<String, Value>) {
-        self.sent.insert(key, content_hash(entity));
+        self.mark_sent(&key, content_hash(entity));
     }
 
     /// Replaces the closures of `updated` queries and returns the diff.
@@ -148,8 +203,8 @@ impl View {
                 fired = true;
             }
             for HashedEntity { key, doc, hash } in closure.iter() {
-                if self.sent.get(key) != Some(hash) {
-                    self.sent.insert(key.clone(), *hash);
+                if !self.has_sent(key, *hash) {
+                    self.mark_sent(key, *hash);
                     out.changes
                         .collection_mut(key.collection())
                         .sets
@@ -167,26 +222,23 @@ impl View {
         }
         for (query, collection, delta) in deltas {
             let mut fired = !delta.left.is_empty() || !delta.entered.is_empty();
-            let members = self.members.entry(query.clone()).or_default();
+            let mut members = self.members.remove(&query).unwrap_or_default();
             for key in delta.left {
                 if let Some(i) = members.iter().position(|k| *k == key) {
                     members.swap_remove(i);
-                    if let Some(n) = self.refs.get_mut(&key) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.refs.remove(&key);
-                            candidates.push(key);
-                        }
+                    if self.release(&key) {
+                        candidates.push(key);
                     }
                 }
             }
             for key in delta.entered {
-                *self.refs.entry(key.clone()).or_insert(0) += 1;
+                self.hold(&key);
                 members.push(key);
             }
+            self.members.insert(query.clone(), members);
             for (key, entity, h) in delta.sets {
-                if self.sent.get(&key) != Some(&h) {
-                    self.sent.insert(key.clone(), h);
+                if !self.has_sent(&key, h) {
+                    self.mark_sent(&key, h);
                     // Listed in `changes` so the collection keeps its place.
                     out.changes.collection_mut(&collection);
                     out.shared_sets.push((
@@ -205,7 +257,7 @@ impl View {
             }
         }
         for key in candidates {
-            if !self.refs.contains_key(&key) && self.sent.remove(&key).is_some() {
+            if !self.referenced(&key) && self.clear_sent(&key) {
                 out.changes
                     .collection_mut(key.collection())
                     .deletes
@@ -217,30 +269,30 @@ impl View {
 
     /// Whether some query holds `key` (the client should have it).
     pub fn holds(&self, key: &EntityKey) -> bool {
-        self.refs.contains_key(key)
+        self.referenced(key)
     }
 
     /// Forgets which version of `key` was sent, so the next update of a
     /// query holding it sends it again.
     pub fn unsend(&mut self, key: &EntityKey) {
-        self.sent.remove(key);
+        self.clear_sent(key);
     }
 
     /// Forgets a query without telling the client (no evictions).
     pub fn forget(&mut self, query: &str) {
         for key in self.set_members(query, None) {
-            self.sent.remove(&key);
+            self.clear_sent(&key);
         }
     }
 
     /// Number of entities the client holds through this connection.
     pub fn len(&self) -> usize {
-        self.sent.len()
+        self.held.values().filter(|e| e.sent).count()
     }
 
     /// Whether no entity is held.
     pub fn is_empty(&self) -> bool {
-        self.sent.is_empty()
+        !self.held.values().any(|e| e.sent)
     }
 }
 
@@ -412,6 +464,13 @@ mod properties {
                     prop_assert!(union.contains_key(k) || disconnected.contains(k), "entity {} should have been evicted", k);
                 }
                 prop_assert_eq!(view.len(), union.len());
+                // Nothing is kept for an entity neither sent nor held, and
+                // each one's count is how often live queries list it.
+                prop_assert!(view.held.values().all(|e| e.sent || e.refs > 0));
+                for (k, e) in &view.held {
+                    let holding = live.values().flatten().filter(|x| x.to_string() == k.id()).count();
+                    prop_assert_eq!(e.refs as usize, holding, "refs of {}", k.id());
+                }
             }
         }
     }
