@@ -78,12 +78,11 @@ impl Committer {
         if !self.inline {
             return Err(job);
         }
-        if self.cooldown.load(Ordering::Relaxed) > 0 {
+        let left = self.cooldown.load(Ordering::Relaxed);
+        if left > 0 {
             // Racy by design: an occasional extra or missing inline try
             // changes nothing but speed.
-            let left = self.cooldown.load(Ordering::Relaxed);
-            self.cooldown
-                .store(left.saturating_sub(1), Ordering::Relaxed);
+            self.cooldown.store(left - 1, Ordering::Relaxed);
             return Err(job);
         }
         if self.queued.load(Ordering::Acquire) != 0 {

@@ -313,6 +313,13 @@ impl SqliteStore {
         })
     }
 
+    /// A write transaction through [`SqliteStore::submit`], and its answer.
+    async fn write_job(&self, f: WriteFn, small: bool) -> Result<Option<u64>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Write { f, reply }, small)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
     fn send_read(&self, job: ReadJob) -> Result<(), StoreError> {
         let workers = self.workers.lock();
         let workers = workers.as_ref().ok_or(StoreError::Closed)?;
@@ -348,15 +355,11 @@ impl Store for SqliteStore {
     }
 
     async fn write_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Write { f, reply }, false)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.write_job(f, false).await
     }
 
     async fn write_small_boxed(&self, f: WriteFn) -> Result<Option<u64>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Write { f, reply }, true)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.write_job(f, true).await
     }
 
     async fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {

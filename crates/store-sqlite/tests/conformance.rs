@@ -22,26 +22,3 @@ ferry_store::store_conformance_tests!(durable, open);
 
 // The commit path's hand-over to the feed follower relies on it.
 ferry_store::store_conformance_tests!(@case post_commit_hooks_called, open);
-
-/// The same suite with every write handed to the writer thread (no write
-/// commits on its caller's thread).
-mod thread_only {
-    use super::*;
-    use ferry_store_sqlite::SqliteConfig;
-
-    fn open(dir: &Path) -> OpenFuture {
-        let path = dir.join("ferry.db");
-        Box::pin(async move {
-            let config = SqliteConfig {
-                inline_commits: false,
-                ..SqliteConfig::default()
-            };
-            let store = SqliteStore::open_with(&path, config)
-                .await
-                .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-            Arc::new(store) as Arc<dyn Store>
-        })
-    }
-
-    ferry_store::store_conformance_tests!(durable, open);
-}

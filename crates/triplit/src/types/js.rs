@@ -55,10 +55,21 @@ pub fn js_entries(v: &Value) -> Vec<(String, &Value)> {
 
 /// [`js_entries`] of an object.
 pub fn js_map_entries(m: &Map<String, Value>) -> Vec<(String, &Value)> {
-    js_key_order(m)
-        .into_iter()
-        .filter_map(|k| m.get(k).map(|x| (k.clone(), x)))
-        .collect()
+    js_map_iter(m).map(|(k, x)| (k.clone(), x)).collect()
+}
+
+/// The entries of `m` in JS enumeration order, borrowed. Builds the order
+/// (and looks each key up again) only when some key is an array index;
+/// otherwise JS order is insertion order.
+pub fn js_map_iter(m: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+    let reordered = m.keys().any(|k| is_array_index(k)).then(|| js_key_order(m));
+    let as_stored = reordered.is_none().then(|| m.iter());
+    as_stored.into_iter().flatten().chain(
+        reordered
+            .into_iter()
+            .flatten()
+            .map(move |k| (k, &m[k.as_str()])),
+    )
 }
 
 /// `value[key]` for an object or array (arrays by index only); `None` is
@@ -218,6 +229,28 @@ mod tests {
             Some(vec!["1".into(), "2".into(), "b".into(), "a".into()])
         );
         assert_eq!(n["a"][0], json!(1));
+    }
+
+    #[test]
+    fn map_entries_in_js_order() {
+        let keys = |v: Value| {
+            let m = v.as_object().unwrap().clone();
+            let it: Vec<String> = js_map_iter(&m).map(|(k, _)| k.clone()).collect();
+            let order: Vec<String> = js_key_order(&m).into_iter().cloned().collect();
+            assert_eq!(it, order);
+            let values: Vec<Value> = js_map_iter(&m).map(|(_, x)| x.clone()).collect();
+            let looked_up: Vec<Value> = it.iter().map(|k| m[k.as_str()].clone()).collect();
+            assert_eq!(values, looked_up);
+            it
+        };
+        // Insertion order when no key is an array index.
+        assert_eq!(keys(json!({"b": 1, "a": 2, "01": 3})), ["b", "a", "01"]);
+        // Array indices first, ascending, then the rest as inserted.
+        assert_eq!(
+            keys(json!({"b": 1, "10": 2, "a": 3, "2": 4})),
+            ["2", "10", "b", "a"]
+        );
+        assert!(keys(json!({})).is_empty());
     }
 
     #[test]

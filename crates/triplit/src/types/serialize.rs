@@ -21,7 +21,7 @@ use crate::schema::DataType;
 
 use super::date;
 use super::encode::serialization_error;
-use super::js::{is_array_index, js_entries, js_key_order, js_normalize, js_string, js_truthy};
+use super::js::{js_entries, js_map_iter, js_normalize, js_string, js_truthy};
 
 /// The decoded (JS-side) form of a stored value, borrowing the stored one.
 enum Decoded<'a> {
@@ -178,13 +178,9 @@ fn decode_record<'a>(
 
 /// An object's entries in JS order, keys borrowed.
 fn map_entries(m: &Map<String, Value>) -> Vec<(Cow<'_, str>, &Value)> {
-    let mut out = Vec::with_capacity(m.len());
-    for_each_js_entry(m, |k, v| {
-        out.push((Cow::Borrowed(k.as_str()), v));
-        Ok::<_, std::convert::Infallible>(())
-    })
-    .unwrap_or_else(|never| match never {});
-    out
+    js_map_iter(m)
+        .map(|(k, v)| (Cow::Borrowed(k.as_str()), v))
+        .collect()
 }
 
 /// [`js_entries`] with keys borrowed where the value has them.
@@ -196,22 +192,6 @@ fn value_entries(v: &Value) -> Vec<(Cow<'_, str>, &Value)> {
             .map(|(k, x)| (Cow::Owned(k), x))
             .collect(),
     }
-}
-
-/// Calls `f` on each entry of `m` in JS enumeration order (array-index
-/// keys first, ascending), without allocating when no key is an array
-/// index, the usual case.
-fn for_each_js_entry<'a, E>(
-    m: &'a Map<String, Value>,
-    mut f: impl FnMut(&'a String, &'a Value) -> Result<(), E>,
-) -> Result<(), E> {
-    if !m.keys().any(|k| is_array_index(k)) {
-        return m.iter().try_for_each(|(k, v)| f(k, v));
-    }
-    for key in js_key_order(m) {
-        f(key, &m[key.as_str()])?;
-    }
-    Ok(())
 }
 
 fn invalid_date() -> TriplitError {
@@ -319,13 +299,13 @@ pub fn write_normalized_fields(
     any: &mut bool,
     out: &mut Vec<u8>,
 ) -> Result<(), TriplitError> {
-    for_each_js_entry(map, |key, value| {
+    for (key, value) in js_map_iter(map) {
         if !skip(key) {
             field_key(key, any, out)?;
             write_normalized(value, out)?;
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// `,"key":` (no comma before the first field).
